@@ -1,0 +1,44 @@
+# Everything installs into the repo: .venv/ (PyPI, pinned) and .tools/ (npm).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := .tools/.installed
+ANVIL_VERSION := 1.7.1
+
+.PHONY: setup demo test lint typecheck check bench clean
+
+setup: $(STAMP) $(TOOLS_STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+$(TOOLS_STAMP):
+	mkdir -p .tools
+	npm install --silent --no-fund --no-audit --prefix .tools @foundry-rs/anvil@$(ANVIL_VERSION)
+	.tools/node_modules/.bin/anvil --version
+	touch $(TOOLS_STAMP)
+
+demo: setup
+	$(BIN)/python -m blockhook.demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .tools .blockhook

@@ -1,0 +1,181 @@
+"""The chain follower: one per chain across the group, driven by ticks on the follower topic.
+
+The leader sends a tick per chain every poll interval; the worker that owns the chain's
+partition of the follower topic (and so the chain's row of the cursors table) polls the
+node, publishes new blocks (and reorg markers) to the blocks topic, waits for the broker's
+acknowledgement, and only then moves the cursor. A crash in between republishes blocks,
+which downstream folds treat as replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any, cast
+
+import orjson
+
+from agents.sending import send_acked
+from blockhook import metrics
+from blockhook.errors import RpcError
+from blockhook.settings import ChainSettings
+from chain.follower import BlockSource
+from faust_app import app, settings
+from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
+from streams.topics import blocks_topic, cursors_table, follower_topic
+
+logger = logging.getLogger(__name__)
+
+_sources: dict[str, BlockSource] = {}
+_last_tick: dict[str, float] = {}
+
+
+def source_for(chain: ChainSettings) -> BlockSource:
+    """The block source of a chain (one per process)."""
+    src = _sources.get(chain.name)
+    if src is None:
+        src = _sources[chain.name] = BlockSource(chain)
+    return src
+
+
+def reorg_marker(
+    chain: ChainSettings, fork: int, orphaned: list[tuple[int, str]]
+) -> dict[str, Any]:
+    """The reorg marker published on the blocks topic before the new canonical blocks."""
+    digest = hashlib.sha256(
+        f"{chain.name}:{fork}:".encode() + b",".join(h.encode() for _, h in orphaned)
+    ).hexdigest()[:32]
+    return {
+        "type": "reorg",
+        "id": f"reorg_{digest}",
+        "chain": chain.name,
+        "chain_id": chain.chain_id,
+        "fork_number": fork,
+        "depth": len(orphaned),
+        "orphaned": [{"number": n, "hash": h} for n, h in orphaned],
+    }
+
+
+def _load_cursor(chain: str) -> Cursor | None:
+    raw = cursors_table.get(chain.encode())
+    return cast(Cursor, orjson.loads(raw)) if raw else None
+
+
+def _save_cursor(chain: str, cur: Cursor) -> None:
+    cursors_table[chain.encode()] = orjson.dumps(cur)
+    metrics.set_gauge(
+        "blockhook_follower_block", cur["number"], "last block published", chain=chain
+    )
+
+
+async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> Cursor:
+    numbers = [int(n) for n, _ in cur["canon"]]
+    node = await src.hashes(numbers)
+    fork = fork_point(cur, node)
+    if fork is None:
+        lowest = numbers[0] - 1
+        logger.critical(
+            "chain %s: reorg deeper than the %d blocks kept (finality_depth); orphaning all "
+            "of them and resuming from block %d",
+            chain.name,
+            len(numbers),
+            lowest + 1,
+        )
+        metrics.inc(
+            "blockhook_deep_reorgs_total",
+            help="reorgs deeper than finality_depth",
+            chain=chain.name,
+        )
+        if lowest < 0:
+            raise RpcError("cannot rewind below block 0")
+        base = (await src.hashes([lowest]))[lowest]
+        if base is None:
+            raise RpcError(f"node has no block {lowest}")
+        orphaned = [(int(n), str(h)) for n, h in cur["canon"]]
+        new_cur = start_cursor(lowest, base)
+        fork = lowest
+    else:
+        new_cur, orphaned = rewind(cur, fork)
+    marker = reorg_marker(chain, fork, orphaned)
+    logger.warning("chain %s: reorg at %d, %d block(s) orphaned", chain.name, fork, len(orphaned))
+    metrics.inc("blockhook_reorgs_total", help="reorgs detected", chain=chain.name)
+    await send_acked(blocks_topic, [(chain.name.encode(), orjson.dumps(marker), None)])
+    return new_cur
+
+
+async def poll(chain: ChainSettings) -> int:
+    """Publish every new block of a chain up to the node's head; returns blocks published."""
+    src = source_for(chain)
+    cur = _load_cursor(chain.name)
+    head = await src.head()
+    published = 0
+    budget = chain.max_blocks_per_poll * 4
+    while published < budget:
+        nxt = (
+            cur["number"] + 1
+            if cur
+            else (chain.start_block if chain.start_block is not None else head)
+        )
+        if nxt > head:
+            break
+        numbers = list(range(nxt, min(head, nxt + chain.max_blocks_per_poll - 1) + 1))
+        blocks = await src.blocks(numbers)
+        out: list[tuple[bytes | None, bytes, int | None]] = []
+        new_cur = cur
+        reorg = False
+        for b in blocks:
+            if b is None:
+                break
+            if new_cur is not None and not follows(new_cur, b["number"], b["parent_hash"]):
+                reorg = True
+                break
+            rec = {"type": "block", **b}
+            out.append((chain.name.encode(), orjson.dumps(rec), None))
+            new_cur = (
+                advance(new_cur, b["number"], b["hash"], chain.finality_depth + 1)
+                if new_cur
+                else start_cursor(b["number"], b["hash"])
+            )
+        if out:
+            await send_acked(blocks_topic, out)
+            published += len(out)
+            metrics.inc(
+                "blockhook_blocks_published_total", len(out), "blocks published", chain=chain.name
+            )
+        if new_cur is not None and new_cur is not cur:
+            _save_cursor(chain.name, new_cur)
+            cur = new_cur
+        if reorg and cur is not None:
+            cur = await _handle_reorg(chain, src, cur)
+            _save_cursor(chain.name, cur)
+            continue
+        if len(out) < len(numbers):
+            break  # a block the node announced but does not serve yet: next poll
+    return published
+
+
+@app.agent(follower_topic)
+async def follow(stream: Any) -> None:
+    """Poll the chain named by each tick's key (this worker owns that chain's cursor)."""
+    async for event in stream.events():
+        name = event.key.decode() if event.key else ""
+        chain = settings.chain(name)
+        if chain is None:
+            logger.warning("tick for unknown chain %r ignored", name)
+            continue
+        try:
+            await poll(chain)
+        except RpcError as exc:
+            metrics.inc("blockhook_rpc_errors_total", help="failed polls", chain=name)
+            logger.warning("chain %s: poll failed, will retry: %s", name, exc)
+
+
+@app.timer(interval=0.25, on_leader=True)
+async def tick() -> None:
+    """Send a tick per chain whenever its poll interval has passed (leader only)."""
+    now = time.monotonic()
+    for chain in settings.chains:
+        if now - _last_tick.get(chain.name, 0.0) >= chain.poll_interval_s:
+            _last_tick[chain.name] = now
+            await follower_topic.send(key=chain.name.encode(), value=b"tick")

@@ -1,0 +1,68 @@
+"""Monitors topic → watch updates on the transfers topic (ordered before later blocks)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from agents.sending import send_acked
+from blockhook import metrics
+from faust_app import app, settings
+from schemas.monitor import Monitor
+from streams.topics import applied_topic, monitors_table, monitors_topic, transfers_topic
+from streams.watchlist import monitor_digest, watch_updates
+
+logger = logging.getLogger(__name__)
+
+
+def parse_monitor(key: bytes | None, value: bytes | None) -> dict[str, Any] | None:
+    """A validated monitor from a topic record; None for a tombstone. Raises ValueError."""
+    if value is None:
+        return None
+    m = Monitor.model_validate_json(value)
+    if key is not None and key.decode(errors="replace") != m.id:
+        raise ValueError(f"record key {key!r} is not the monitor id {m.id!r}")
+    if settings.chain(m.chain) is None:
+        raise ValueError(f"unknown chain {m.chain!r}")
+    return m.model_dump(mode="json")
+
+
+@app.agent(monitors_topic)
+async def apply_monitors(stream: Any) -> None:
+    """Keep the monitors table and send watch updates for what changed."""
+    async for event in stream.events():
+        key: bytes | None = event.key
+        if not key:
+            logger.error("monitor record without a key skipped")
+            continue
+        try:
+            new = parse_monitor(key, event.value)
+        except (ValidationError, ValueError) as exc:
+            metrics.inc("blockhook_bad_monitors_total", help="invalid monitor records skipped")
+            logger.error("invalid monitor record %r skipped: %s", key, exc)
+            continue
+        raw_old = monitors_table.get(key)
+        old = orjson.loads(raw_old) if raw_old else None
+        if old is not None and new is not None and old["chain"] != new["chain"]:
+            # Changing chain: remove every old address, then add the new ones.
+            msgs = watch_updates(old, None, settings.partitions) + watch_updates(
+                None, new, settings.partitions
+            )
+        else:
+            msgs = watch_updates(old, new, settings.partitions)
+        await send_acked(
+            transfers_topic,
+            [(key, orjson.dumps(m), int(m["partition"])) for m in msgs],
+        )
+        if new is None:
+            monitors_table.pop(key, None)
+        else:
+            monitors_table[key] = orjson.dumps(new)
+        # Tell the API the watch updates are in place: blocks published from now on match.
+        await send_acked(
+            applied_topic,
+            [(key, orjson.dumps({"id": key.decode(), "digest": monitor_digest(new)}), None)],
+        )

@@ -1,0 +1,47 @@
+"""Starts the HTTP API and the monitors view inside the worker."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from agents.api import Api
+from agents.readmodel import MonitorsView
+from faust_app import app, settings
+from streams.topics import monitors_topic
+
+logger = logging.getLogger(__name__)
+
+view = MonitorsView(settings)
+_runner: web.AppRunner | None = None
+
+
+def is_ready() -> bool:
+    """Partitions assigned, no rebalance under way, and the monitors view caught up."""
+    try:
+        assigned = bool(app.consumer.assignment())
+    except Exception:
+        return False
+    return assigned and not app.rebalancing and view.caught_up.is_set()
+
+
+@app.task
+async def start_api() -> None:
+    """Serve the API on settings.api_bind once the app has started."""
+    global _runner
+    await view.start()
+    api = Api(settings, view, monitors_topic, is_ready)
+    _runner = web.AppRunner(api.app(), access_log=None)
+    await _runner.setup()
+    host, port = settings.api_host_port
+    await web.TCPSite(_runner, host, port).start()
+    logger.info("HTTP API on http://%s:%d", host, port)
+
+
+@app.on_before_shutdown.connect
+async def stop_api(app_: object, **_: object) -> None:
+    """Stop serving before the app stops."""
+    if _runner is not None:
+        await _runner.cleanup()
+    await view.stop()

@@ -1,0 +1,5 @@
+"""python -m blockhook."""
+
+from blockhook.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The `blockhook` command: dev, worker."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from blockhook.errors import BlockhookError
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group()
+def main() -> None:
+    """blockhook: transfers on EVM chains to signed webhooks and Kafka topics."""
+
+
+@main.command()
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="settings TOML file")
+def worker(config: str | None) -> None:
+    """One Faust worker against Kafka; start more with the same config to scale."""
+    from blockhook.worker import run_worker
+
+    run_worker(config)
+
+
+@main.command()
+@click.option("--broker-port", default=9092, show_default=True, help="embedded broker port")
+@click.option("--anvil-port", default=8545, show_default=True, help="anvil port")
+@click.option("--api-port", default=8000, show_default=True, help="HTTP API port")
+@click.option("--rpc", default=None, help="use this EVM node instead of starting anvil")
+@click.option(
+    "--block-time",
+    default=1.0,
+    show_default=True,
+    help="anvil block time in seconds (0: a block per transaction)",
+)
+@click.option("--confirmations", default=3, show_default=True, help="confirmations on chain local")
+@click.option(
+    "--dir",
+    "root",
+    default=".blockhook/dev",
+    show_default=True,
+    help="scratch directory, wiped at start (the embedded broker keeps nothing)",
+)
+def dev(
+    broker_port: int,
+    anvil_port: int,
+    api_port: int,
+    rpc: str | None,
+    block_time: float,
+    confirmations: int,
+    root: str,
+) -> None:
+    """Embedded default: broker, anvil, one worker and the API on 127.0.0.1."""
+    from blockhook.devstack import DevConfig, DevStack
+
+    cfg = DevConfig(
+        root=Path(root).resolve(),
+        broker_port=broker_port,
+        anvil_port=anvil_port,
+        api_port=api_port,
+        rpc=rpc,
+        block_time=block_time or None,
+        confirmations=confirmations,
+    )
+    stack = DevStack(cfg)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        stack.start_infra()
+        stack.start_worker()
+        stack.wait_ready()
+        click.echo(f"blockhook ready {cfg.api_url}", err=False)
+        sys.stdout.flush()
+        click.echo(
+            f"  chain local (id {cfg.chain_id}) at {cfg.rpc_url}; logs in {cfg.root}/logs", err=True
+        )
+        while stack.worker is not None and stack.worker.poll() is None:
+            time.sleep(0.5)
+        click.echo(f"worker exited; see {cfg.root}/logs/worker.log", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("stopping", err=True)
+    except BlockhookError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        stack.stop()

@@ -1,0 +1,135 @@
+"""The embedded default: broker + anvil (or an existing node) + one worker + the API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blockhook import procs
+from blockhook.errors import ConfigError
+
+
+@dataclass
+class DevConfig:
+    """What `blockhook dev` (and the end-to-end tests) start."""
+
+    root: Path
+    broker_port: int = 9092
+    anvil_port: int = 8545
+    api_port: int = 8000
+    rpc: str | None = None
+    block_time: float | None = 1.0
+    chain_name: str = "local"
+    chain_id: int = 31337
+    confirmations: int = 3
+    finality_depth: int = 16
+    poll_interval_s: float = 0.2
+    partitions: int = 4
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def rpc_url(self) -> str:
+        return self.rpc or f"http://127.0.0.1:{self.anvil_port}"
+
+    def toml(self) -> str:
+        """The worker's settings file."""
+        lines = [
+            f'broker = "kafka://127.0.0.1:{self.broker_port}"',
+            f'data_dir = "{self.root / "data"}"',
+            f"partitions = {self.partitions}",
+            f'api_bind = "127.0.0.1:{self.api_port}"',
+            "allow_loopback_webhooks = true",
+            "rebalance_timeout_s = 3",
+            "session_timeout_s = 10",
+        ]
+        for k, v in self.extra.items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        lines += [
+            "",
+            "[[chains]]",
+            f'name = "{self.chain_name}"',
+            f"chain_id = {self.chain_id}",
+            f'rpc_urls = ["{self.rpc_url}"]',
+            f"confirmations = {self.confirmations}",
+            f"finality_depth = {self.finality_depth}",
+            f"poll_interval_s = {self.poll_interval_s}",
+            "start_block = 0" if not self.rpc else "",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def healthz(url: str) -> dict[str, object] | None:
+    """The API's /healthz answer, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+            data = json.loads(r.read())
+            return data if isinstance(data, dict) else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+class DevStack:
+    """Starts and stops every process of the embedded default."""
+
+    def __init__(self, cfg: DevConfig) -> None:
+        self.cfg = cfg
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.anvil: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.config_path = cfg.root / "blockhook.toml"
+
+    def start_infra(self) -> None:
+        """A fresh data dir (the broker keeps nothing), the broker, and anvil."""
+        c = self.cfg
+        if c.root.exists():
+            shutil.rmtree(c.root)
+        (c.root / "logs").mkdir(parents=True)
+        self.config_path.write_text(c.toml())
+        self.broker = procs.start_broker(c.broker_port, c.root / "logs/broker.log")
+        if c.rpc is None:
+            self.anvil = procs.start_anvil(
+                c.anvil_port, c.root / "logs/anvil.log", c.block_time, c.chain_id
+            )
+
+    def start_worker(self) -> None:
+        """One worker process (the logs of all its runs go to one file)."""
+        if procs.port_open("127.0.0.1", self.cfg.api_port):
+            raise ConfigError(f"port {self.cfg.api_port} is in use: choose another with --api-port")
+        self.worker = procs.start_worker(self.config_path, self.cfg.root / "logs/worker.log")
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Until the API says the worker has its partitions and its view is caught up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.worker is not None and self.worker.poll() is not None:
+                log = self.cfg.root / "logs/worker.log"
+                raise ConfigError(f"worker exited with {self.worker.returncode}; see {log}")
+            h = healthz(self.cfg.api_url)
+            if h and h.get("ready"):
+                return
+            time.sleep(0.3)
+        raise ConfigError(f"worker not ready after {timeout_s:g}s; see {self.cfg.root}/logs/")
+
+    def stop_worker(self) -> None:
+        procs.stop(self.worker)
+        self.worker = None
+
+    def kill_worker(self) -> None:
+        procs.kill(self.worker)
+        self.worker = None
+
+    def stop(self) -> None:
+        """Stop everything, worker first."""
+        procs.stop(self.worker)
+        procs.stop(self.anvil, 5)
+        procs.stop(self.broker, 5)

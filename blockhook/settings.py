@@ -1,0 +1,139 @@
+"""Settings: one class, read from a TOML file and BLOCKHOOK_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "BLOCKHOOK_CONFIG"
+_CHAIN_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class ChainSettings(BaseModel):
+    """One EVM chain: where to read it and how deep a block must be to trust it."""
+
+    name: str
+    chain_id: int = Field(gt=0)
+    rpc_urls: list[str] = Field(min_length=1)
+    confirmations: int = Field(default=12, ge=1, le=10_000)
+    finality_depth: int = Field(default=64, ge=1, le=10_000)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=600)
+    start_block: int | None = Field(default=None, ge=0)
+    max_blocks_per_poll: int = Field(default=50, ge=1, le=10_000)
+    rpc_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    native_symbol: str = "ETH"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _CHAIN_NAME.match(v):
+            raise ValueError("chain name must be lower-case letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _depth(self) -> ChainSettings:
+        if self.finality_depth < self.confirmations:
+            raise ValueError("finality_depth must be at least confirmations")
+        return self
+
+
+class RetrySettings(BaseModel):
+    """Default webhook retry policy: every interval_s until max_age_s, or explicit delays."""
+
+    interval_s: float = Field(default=300.0, gt=0)
+    max_age_s: float = Field(default=86_400.0, gt=0)
+    delays_s: list[float] | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class Settings(BaseSettings):
+    """All of blockhook's settings. Environment beats file beats default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BLOCKHOOK_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    broker: str = "kafka://127.0.0.1:9092"
+    topic_prefix: str = "blockhook."
+    app_id: str = "blockhook"
+    data_dir: Path = Path(".blockhook/data")
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    chains: list[ChainSettings] = Field(default_factory=list)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    api_bind: str = "127.0.0.1:8000"
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    allow_private_webhooks: bool = False
+    allow_loopback_webhooks: bool = False
+    rebalance_timeout_s: float = Field(default=60.0, gt=0)
+    session_timeout_s: float = Field(default=30.0, gt=0)
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9._-]*$", v):
+            raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_chains(self) -> Settings:
+        names = [c.name for c in self.chains]
+        if len(names) != len(set(names)):
+            raise ValueError("chain names must be unique")
+        return self
+
+    def chain(self, name: str) -> ChainSettings | None:
+        """The chain called name, or None."""
+        for c in self.chains:
+            if c.name == name:
+                return c
+        return None
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic (prefix + name)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port list for plain aiokafka clients."""
+        return ",".join(u.split("://", 1)[-1] for u in self.broker.split(";"))
+
+    @property
+    def api_host_port(self) -> tuple[str, int]:
+        host, _, port = self.api_bind.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the given TOML file (or $BLOCKHOOK_CONFIG) and the environment."""
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(Path(config).resolve())
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Access to chains: the batched JSON-RPC client with fail-over."""

@@ -1,0 +1,122 @@
+"""Batched JSON-RPC over HTTP with several URLs, time-outs, retries and fail-over."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import orjson
+
+from blockhook.errors import RpcError
+
+logger = logging.getLogger(__name__)
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class RpcClient:
+    """JSON-RPC client for one chain. Tries each URL in turn; backs off between rounds."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        timeout_s: float = 10.0,
+        attempts: int = 3,
+        backoff_s: float = 0.25,
+    ) -> None:
+        if not urls:
+            raise RpcError("no RPC URLs configured")
+        self.urls = list(urls)
+        self.timeout_s = timeout_s
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self._ids = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+        self._preferred = 0
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, url: str, payload: Any) -> Any:
+        session = await self._get_session()
+        async with session.post(
+            url, data=orjson.dumps(payload), headers={"content-type": "application/json"}
+        ) as resp:
+            if resp.status != 200:
+                raise RpcError(f"{url}: HTTP {resp.status}")
+            body = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise RpcError(f"{url}: response too large")
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise RpcError(f"{url}: response is not JSON") from exc
+
+    async def batch(
+        self, calls: Sequence[tuple[str, list[Any]]], lenient: bool = False
+    ) -> list[Any]:
+        """Run calls as one JSON-RPC batch; results in order. Any error fails the whole batch
+        on that URL, and the batch is retried on the next URL (then after a back-off).
+        With lenient=True a call answered with a JSON-RPC error gives None instead."""
+        if not calls:
+            return []
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            for k in range(len(self.urls)):
+                i = (self._preferred + k) % len(self.urls)
+                url = self.urls[i]
+                ids = [next(self._ids) for _ in calls]
+                payload = [
+                    {"jsonrpc": "2.0", "id": rid, "method": m, "params": p}
+                    for rid, (m, p) in zip(ids, calls, strict=True)
+                ]
+                try:
+                    answer = await self._post(url, payload)
+                    results = self._unpack(url, ids, answer, lenient)
+                    self._preferred = i
+                    return results
+                except (TimeoutError, aiohttp.ClientError, OSError, RpcError) as exc:
+                    last = exc
+                    logger.warning("rpc %s failed: %s", url, exc or type(exc).__name__)
+            await asyncio.sleep(self.backoff_s * (2**attempt))
+        raise RpcError(f"all RPC URLs failed: {last}")
+
+    @staticmethod
+    def _unpack(url: str, ids: list[int], answer: Any, lenient: bool) -> list[Any]:
+        if not isinstance(answer, list):
+            raise RpcError(f"{url}: batch answer is not a list")
+        by_id: dict[Any, Any] = {}
+        for item in answer:
+            if not isinstance(item, dict) or "id" not in item:
+                raise RpcError(f"{url}: malformed batch item")
+            if item.get("error") is not None:
+                if lenient:
+                    by_id[item["id"]] = None
+                    continue
+                raise RpcError(f"{url}: {item['error']}")
+            if "result" not in item:
+                raise RpcError(f"{url}: batch item without result")
+            by_id[item["id"]] = item["result"]
+        try:
+            return [by_id[i] for i in ids]
+        except KeyError as exc:
+            raise RpcError(f"{url}: batch answer misses id {exc}") from exc
+
+    async def call(self, method: str, *params: Any) -> Any:
+        """One call (sent as a batch of one)."""
+        return (await self.batch([(method, list(params))]))[0]

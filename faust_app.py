@@ -1,0 +1,36 @@
+"""The Faust app: settings turned into Faust configuration; nothing else."""
+
+from __future__ import annotations
+
+import faust
+
+from blockhook.settings import Settings, load_settings
+
+settings: Settings = load_settings()
+
+
+def make_app(s: Settings) -> faust.App:
+    """A Faust app configured from settings (RocksDB tables, at-least-once, our own web API)."""
+    return faust.App(
+        s.app_id,
+        broker=s.broker,
+        store="rocksdb://",
+        datadir=str(s.data_dir),
+        topic_partitions=s.partitions,
+        topic_replication_factor=s.replication_factor,
+        topic_allow_declare=True,
+        web_enabled=False,
+        autodiscover=False,
+        processing_guarantee="at_least_once",
+        broker_rebalance_timeout=s.rebalance_timeout_s,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, s.session_timeout_s / 3),
+        producer_max_request_size=16 * 1024 * 1024,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        stream_buffer_maxsize=1024,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+
+
+app = make_app(settings)

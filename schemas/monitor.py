@@ -1,0 +1,162 @@
+"""Monitor records: what the API accepts and what travels on the monitors topic."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.types import normalize_address
+
+MONITOR_ID = re.compile(r"^mon_[A-Za-z0-9_-]{1,64}$")
+MAX_ADDRESSES = 1_000_000
+AssetKind = Literal["native", "erc20", "erc721", "erc1155"]
+
+
+def new_monitor_id() -> str:
+    """A fresh random monitor id."""
+    return "mon_" + secrets.token_hex(12)
+
+
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret: whsec_ + base64 of 24 random bytes."""
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class Webhook(BaseModel):
+    """Where events go and the secret that signs them."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str | None = Field(default=None, max_length=200)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook url must be an absolute http(s) URL")
+        if parts.username or parts.password:
+            raise ValueError("webhook url must not carry credentials")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import base64
+        import binascii
+
+        if not v.startswith("whsec_"):
+            raise ValueError("secret must start with whsec_")
+        try:
+            raw = base64.b64decode(v[6:], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("secret must be whsec_ followed by base64") from exc
+        if not 24 <= len(raw) <= 64:
+            raise ValueError("secret must hold 24 to 64 bytes")
+        return v
+
+
+class Retry(BaseModel):
+    """A per-monitor retry policy: a fixed interval with a maximum age, or explicit delays."""
+
+    model_config = ConfigDict(extra="forbid")
+    interval_s: float | None = Field(default=None, gt=0, le=86_400)
+    max_age_s: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    delays_s: list[float] | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Retry:
+        fixed = self.interval_s is not None or self.max_age_s is not None
+        if fixed and self.delays_s is not None:
+            raise ValueError("give either interval_s/max_age_s or delays_s, not both")
+        if not fixed and self.delays_s is None:
+            raise ValueError("give interval_s and max_age_s, or delays_s")
+        if self.delays_s is not None and any(d < 0 or d > 86_400 for d in self.delays_s):
+            raise ValueError("each delay must be between 0 and 86400 seconds")
+        return self
+
+
+class MonitorFields(BaseModel):
+    """The fields a client may set on a monitor (shared by create and topic records)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="", max_length=200)
+    chain: str = Field(min_length=1, max_length=32)
+    addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    wallet_ids: list[str] = Field(default_factory=list, max_length=1000)
+    assets: list[AssetKind] = Field(
+        default_factory=lambda: ["native", "erc20", "erc721", "erc1155"], min_length=1
+    )
+    tokens: list[str] = Field(default_factory=list, max_length=10_000)
+    direction: Literal["in", "out", "both"] = "in"
+    min_amount: str = Field(default="0", pattern=r"^[0-9]{1,78}$")
+    confirmations: int | None = Field(default=None, ge=1, le=10_000)
+    notify: Literal["threshold", "every_confirmation"] = "threshold"
+    start_block: int | None = Field(default=None, ge=0)
+    webhook: Webhook | None = None
+    retry: Retry | None = None
+    active: bool = True
+
+    @field_validator("addresses", "tokens")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        seen: set[str] = set()
+        for i, a in enumerate(v):
+            try:
+                n = normalize_address(a)
+            except ValueError as exc:
+                raise ValueError(f"item {i}: {exc}") from exc
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+        return out
+
+
+class MonitorCreate(MonitorFields):
+    """Body of POST /v1/monitors."""
+
+    id: str | None = Field(default=None, pattern=MONITOR_ID.pattern)
+
+
+class Monitor(MonitorFields):
+    """A monitor as stored on the monitors topic and returned by the API."""
+
+    id: str = Field(pattern=MONITOR_ID.pattern)
+    confirmations: int = Field(ge=1, le=10_000)
+
+
+class MonitorPatch(BaseModel):
+    """Body of PATCH /v1/monitors/{id}: any field but id and chain, plus list edits."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200)
+    addresses: list[str] | None = Field(default=None, max_length=MAX_ADDRESSES)
+    add_addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    remove_addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    wallet_ids: list[str] | None = None
+    assets: list[AssetKind] | None = Field(default=None, min_length=1)
+    tokens: list[str] | None = None
+    direction: Literal["in", "out", "both"] | None = None
+    min_amount: str | None = Field(default=None, pattern=r"^[0-9]{1,78}$")
+    confirmations: int | None = Field(default=None, ge=1, le=10_000)
+    notify: Literal["threshold", "every_confirmation"] | None = None
+    webhook: Webhook | None = None
+    retry: Retry | None = None
+    active: bool | None = None
+
+    @field_validator("addresses", "add_addresses", "remove_addresses", "tokens")
+    @classmethod
+    def _addresses(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        return [normalize_address(a) for a in v]

@@ -1,0 +1,1 @@
+"""Pure logic of the pipeline (decode, match, confirmation fold, signing) and topic names."""

@@ -1,0 +1,164 @@
+"""Decode a normalised block into transfers: native, ERC20, ERC721, ERC1155.
+
+Like ethereum-etl's extractor, every decoder returns nothing for what it does not
+recognise (wrong topic count, short data, anonymous events): such logs are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from streams.normalize import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC
+from streams.records import Asset, AssetKindT, BlockRecord, LogRecord, TokenMeta, Transfer
+
+_WORD = 64  # hex characters in one 32-byte ABI word
+_MAX_BATCH = 10_000  # TransferBatch entries accepted from one log
+
+
+def _topic_address(topic: str) -> str | None:
+    """The address packed in a 32-byte topic, or None if the high bytes are not zero."""
+    if len(topic) != 66 or topic[2:26] != "0" * 24:
+        return None
+    return "0x" + topic[26:]
+
+
+def _words(data: str) -> list[int] | None:
+    body = data[2:]
+    if len(body) % _WORD:
+        return None
+    try:
+        return [int(body[i : i + _WORD], 16) for i in range(0, len(body), _WORD)]
+    except ValueError:
+        return None
+
+
+def transfer_key(chain_id: int, tx_hash: str, log_index: int | None, sub_index: int) -> str:
+    """A deterministic identity of one transfer on one chain (independent of its block)."""
+    where = "tx" if log_index is None else str(log_index)
+    return f"{chain_id}:{tx_hash}:{where}:{sub_index}"
+
+
+def _asset(
+    kind: AssetKindT, contract: str | None, meta: TokenMeta | None, token_id: int | None
+) -> Asset:
+    return Asset(
+        kind=kind,
+        contract=contract,
+        symbol=meta["symbol"] if meta else None,
+        decimals=meta["decimals"] if meta else None,
+        token_id=None if token_id is None else str(token_id),
+    )
+
+
+def _make(
+    block: BlockRecord,
+    tx_hash: str,
+    log_index: int | None,
+    sub: int,
+    sender: str,
+    to: str,
+    asset: Asset,
+    amount: int,
+) -> Transfer:
+    return Transfer(
+        key=transfer_key(block["chain_id"], tx_hash, log_index, sub),
+        tx_hash=tx_hash,
+        log_index=log_index,
+        sub_index=sub,
+        block_number=block["number"],
+        block_hash=block["hash"],
+        timestamp=block["timestamp"],
+        sender=sender,
+        to=to,
+        asset=asset,
+        amount=str(amount),
+    )
+
+
+def decode_log(block: BlockRecord, lg: LogRecord) -> list[Transfer]:
+    """The transfers one log carries; [] for anything that is not a well-formed transfer."""
+    topics = lg["topics"]
+    t0 = topics[0]
+    meta = block["tokens"].get(lg["address"])
+    if t0 == TRANSFER_TOPIC:
+        if len(topics) == 3:  # ERC20: value in data
+            words = _words(lg["data"])
+            sender, to = _topic_address(topics[1]), _topic_address(topics[2])
+            if words is None or len(words) != 1 or sender is None or to is None:
+                return []
+            asset = _asset("erc20", lg["address"], meta, None)
+            return [_make(block, lg["tx_hash"], lg["log_index"], 0, sender, to, asset, words[0])]
+        if len(topics) == 4:  # ERC721: token id indexed, no data
+            sender, to = _topic_address(topics[1]), _topic_address(topics[2])
+            if lg["data"] not in ("0x", "") or sender is None or to is None:
+                return []
+            token_id = int(topics[3], 16)
+            asset = _asset("erc721", lg["address"], None, token_id)
+            asset["symbol"] = meta["symbol"] if meta else None
+            return [_make(block, lg["tx_hash"], lg["log_index"], 0, sender, to, asset, 1)]
+        return []
+    if t0 == TRANSFER_SINGLE_TOPIC and len(topics) == 4:
+        sender, to = _topic_address(topics[2]), _topic_address(topics[3])
+        words = _words(lg["data"])
+        if words is None or len(words) != 2 or sender is None or to is None:
+            return []
+        asset = _asset("erc1155", lg["address"], None, words[0])
+        return [_make(block, lg["tx_hash"], lg["log_index"], 0, sender, to, asset, words[1])]
+    if t0 == TRANSFER_BATCH_TOPIC and len(topics) == 4:
+        sender, to = _topic_address(topics[2]), _topic_address(topics[3])
+        if sender is None or to is None:
+            return []
+        pairs = _batch_pairs(lg["data"])
+        if pairs is None:
+            return []
+        return [
+            _make(
+                block,
+                lg["tx_hash"],
+                lg["log_index"],
+                i,
+                sender,
+                to,
+                _asset("erc1155", lg["address"], None, token_id),
+                value,
+            )
+            for i, (token_id, value) in enumerate(pairs)
+        ]
+    return []
+
+
+def _batch_pairs(data: str) -> list[tuple[int, int]] | None:
+    """Decode (uint256[] ids, uint256[] values) of a TransferBatch; None if malformed."""
+    words = _words(data)
+    if words is None or len(words) < 4:
+        return None
+    off_ids, off_vals = words[0], words[1]
+    if off_ids % 32 or off_vals % 32:
+        return None
+    i_ids, i_vals = off_ids // 32, off_vals // 32
+    if i_ids >= len(words) or i_vals >= len(words):
+        return None
+    n_ids, n_vals = words[i_ids], words[i_vals]
+    if n_ids != n_vals or n_ids > _MAX_BATCH:
+        return None
+    if i_ids + 1 + n_ids > len(words) or i_vals + 1 + n_vals > len(words):
+        return None
+    ids = words[i_ids + 1 : i_ids + 1 + n_ids]
+    vals = words[i_vals + 1 : i_vals + 1 + n_vals]
+    return list(zip(ids, vals, strict=True))
+
+
+def decode_block(block: BlockRecord, native_symbol: str = "ETH") -> Iterator[Transfer]:
+    """Every transfer in a block: native value of successful transactions, then token logs."""
+    for tx in block["transactions"]:
+        if tx["status"] != 1 or tx["to"] is None:
+            continue
+        amount = int(tx["value"])
+        if amount <= 0:
+            continue
+        native = Asset(
+            kind="native", contract=None, symbol=native_symbol, decimals=18, token_id=None
+        )
+        yield _make(block, tx["hash"], None, 0, tx["sender"], tx["to"], native, amount)
+    for lg in block["logs"]:
+        yield from decode_log(block, lg)

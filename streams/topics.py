@@ -1,0 +1,40 @@
+"""Topic and table declarations. Contract topics are created at start-up (blockhook.admin)."""
+
+from __future__ import annotations
+
+from faust_app import app, settings
+
+P = settings.partitions
+
+
+def _topic(name: str, partitions: int = P, internal: bool = False):  # type: ignore[no-untyped-def]
+    return app.topic(
+        settings.topic(name),
+        partitions=partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=internal,
+    )
+
+
+# Contract topics (CONTRACT.md section 5).
+monitors_topic = _topic("monitors")
+wallets_topic = _topic("wallets")
+blocks_topic = _topic("blocks")
+events_topic = _topic("events")
+dlq_topic = _topic("deliveries.dlq")
+
+# Internal topics.
+follower_topic = _topic("follower")
+applied_topic = _topic("monitors.applied")
+transfers_topic = _topic("transfers")
+deliveries_topic = _topic("deliveries")
+retry_topic = _topic("deliveries.retry")
+
+
+# Tables: each is the fold of the stream that writes it and shares its partitioning.
+cursors_table = app.Table("cursors", partitions=P, key_type=bytes, value_type=bytes)
+monitors_table = app.Table("monitors", partitions=P, key_type=bytes, value_type=bytes)
+watch_table = app.Table("watch", partitions=P, key_type=bytes, value_type=bytes)
+monitor_cfg_table = app.Table("monitor_cfg", partitions=P, key_type=bytes, value_type=bytes)
+tracker_table = app.Table("tracker", partitions=P, key_type=bytes, value_type=bytes)

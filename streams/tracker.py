@@ -1,0 +1,168 @@
+"""The confirmation fold: pending transfers of one chain in one partition, folded over heads.
+
+State is a plain JSON-able dict so it lives in a table as one value. Every step is a pure
+function of (state, message); replaying a message whose effect is already in the state
+yields the same events again (same ids), so a crash between the table write and the offset
+commit never loses an event: at worst a receiver sees a duplicate it can drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
+
+from streams.events import EventType, build_event
+from streams.records import Match, MonitorCfg, Transfer
+
+
+class Entry(TypedDict):
+    """One transfer watched by one monitor on one side, until it is final."""
+
+    monitor_id: str
+    side: Literal["in", "out"]
+    address: str
+    required: int
+    transfer: Transfer
+
+
+class Tombstone(TypedDict):
+    """An entry reverted by a reorg marker, kept so a replayed marker re-emits its event."""
+
+    marker: str
+    at: int
+    entry: Entry
+
+
+class ChainState(TypedDict):
+    """Per chain and partition: recent heads (ascending) and pending entries."""
+
+    heads: list[list[Any]]
+    pending: dict[str, Entry]
+    reverted: dict[str, Tombstone]
+
+
+Emit = tuple[dict[str, Any], MonitorCfg]
+
+
+def empty_state() -> ChainState:
+    """A chain state with nothing in it."""
+    return ChainState(heads=[], pending={}, reverted={})
+
+
+def entry_key(e: Entry) -> str:
+    """Pending entries are unique per transfer, block, monitor and side."""
+    t = e["transfer"]
+    return f"{t['key']}|{t['block_hash']}|{e['monitor_id']}|{e['side']}"
+
+
+def _event(
+    etype: EventType, e: Entry, chain: str, chain_id: int, confirmations: int
+) -> dict[str, Any]:
+    return build_event(
+        etype=etype,
+        transfer=e["transfer"],
+        monitor_id=e["monitor_id"],
+        side=e["side"],
+        chain=chain,
+        chain_id=chain_id,
+        confirmations=confirmations,
+        required=e["required"],
+    )
+
+
+def transitions(
+    e: Entry, prev_head: int, head: int, every_confirmation: bool
+) -> list[tuple[EventType, int]]:
+    """Events an entry owes when the head moves from prev_head to head (pure)."""
+    b = e["transfer"]["block_number"]
+    before, now = prev_head - b + 1, head - b + 1
+    req = e["required"]
+    out: list[tuple[EventType, int]] = []
+    if now < 1 or now <= before:
+        return out
+    if before < 1 and now < req:
+        out.append(("transfer.seen", now))
+    elif every_confirmation and before >= 1 and now < req:
+        out.append(("transfer.confirming", now))
+    if before < req <= now:
+        out.append(("transfer.confirmed", now))
+    return out
+
+
+def on_block(
+    state: ChainState,
+    *,
+    chain: str,
+    chain_id: int,
+    number: int,
+    block_hash: str,
+    finality_depth: int,
+    matches: list[tuple[MonitorCfg, Match]],
+    cfg_for: Callable[[str], MonitorCfg | None],
+) -> list[Emit]:
+    """Fold one block (its matched transfers and its head tick) into state; return events."""
+    heads = state["heads"]
+    idx = next((i for i, h in enumerate(heads) if h[0] == number and h[1] == block_hash), None)
+    if idx is not None:  # a replay of a block already folded: recompute its transition
+        prev = heads[idx - 1][0] if idx > 0 else number - 1
+    else:
+        while heads and heads[-1][0] >= number:  # new canonical block after a fork
+            heads.pop()
+        prev = heads[-1][0] if heads else number - 1
+        heads.append([number, block_hash])
+        del heads[: max(0, len(heads) - (finality_depth + 1))]
+
+    for cfg, m in matches:
+        e = Entry(
+            monitor_id=cfg["id"],
+            side=m["side"],
+            address=m["address"],
+            required=cfg["confirmations"],
+            transfer=m["transfer"],
+        )
+        state["pending"].setdefault(entry_key(e), e)
+
+    out: list[Emit] = []
+    for key, e in list(state["pending"].items()):
+        if e["transfer"]["block_number"] > number:
+            continue  # from a later block: this is a replay of an earlier one
+        cfg = cfg_for(e["monitor_id"])
+        if cfg is None or not cfg["active"]:
+            del state["pending"][key]
+            continue
+        every = cfg["notify"] == "every_confirmation"
+        for etype, confs in transitions(e, prev, number, every):
+            out.append((_event(etype, e, chain, chain_id, confs), cfg))
+        if number - e["transfer"]["block_number"] + 1 > finality_depth and idx is None:
+            del state["pending"][key]
+    for key, t in list(state["reverted"].items()):
+        if number - t["at"] > finality_depth:
+            del state["reverted"][key]
+    return out
+
+
+def on_reorg(
+    state: ChainState,
+    *,
+    chain: str,
+    chain_id: int,
+    marker_id: str,
+    fork_number: int,
+    orphaned: list[tuple[int, str]],
+    cfg_for: Callable[[str], MonitorCfg | None],
+) -> list[Emit]:
+    """Revert every pending entry whose block was orphaned; trim heads to the fork point."""
+    gone = {h for _, h in orphaned}
+    state["heads"] = [h for h in state["heads"] if h[0] <= fork_number and h[1] not in gone]
+    out: list[Emit] = []
+    for key, e in list(state["pending"].items()):
+        if e["transfer"]["block_hash"] in gone:
+            del state["pending"][key]
+            state["reverted"][key] = Tombstone(marker=marker_id, at=fork_number, entry=e)
+    for t in state["reverted"].values():
+        if t["marker"] != marker_id:
+            continue
+        cfg = cfg_for(t["entry"]["monitor_id"])
+        if cfg is not None:
+            out.append((_event("transfer.reverted", t["entry"], chain, chain_id, 0), cfg))
+    return out
