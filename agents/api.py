@@ -204,6 +204,8 @@ class Api:
         add = fields.pop("add_addresses", []) or []
         remove = set(fields.pop("remove_addresses", []) or [])
         merged = {**current, **fields}
+        if fields.get("webhook") and not fields["webhook"].get("secret") and current.get("webhook"):
+            merged["webhook"]["secret"] = current["webhook"].get("secret")
         addresses = [a for a in merged.get("addresses", []) if a not in remove]
         known = set(addresses)
         addresses += [a for a in add if a not in known and not known.add(a)]  # type: ignore[func-returns-value]

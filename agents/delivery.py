@@ -60,7 +60,8 @@ async def attempt(job: dict[str, Any]) -> None:
             "delivery %s failed for good after %d attempts", job["id"], len(job["attempts"])
         )
         metrics.inc("blockhook_deliveries_total", help="webhook deliveries", outcome="dead_letter")
-        await send_acked(dlq_topic, [(job["event"]["id"].encode(), orjson.dumps(job), None)])
+        record = {k: v for k, v in job.items() if k != "secrets"}  # never publish secrets
+        await send_acked(dlq_topic, [(job["event"]["id"].encode(), orjson.dumps(record), None)])
         return
     job["next_attempt_at"] = now + delay
     logger.info("delivery %s failed (%s); retry in %gs", job["id"], result.error, delay)

@@ -4,6 +4,7 @@ configs, blocks (with their routed transfers) and reorg markers, in the order th
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -127,7 +128,7 @@ async def track(stream: Any) -> None:
             state = _load_state(p, chain)
             if kind == "block":
                 items = cast(list[Match], msg.get("items", []))
-                matched = match(items, lambda a, c=chain: PartitionView.monitors(c, a), view.cfg)
+                matched = match(items, partial(PartitionView.monitors, chain), view.cfg)
                 matched = [(c, m) for c, m in matched if c["chain"] == chain]
                 emits = on_block(
                     state,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -39,8 +40,8 @@ async def start_api() -> None:
     logger.info("HTTP API on http://%s:%d", host, port)
 
 
-@app.on_before_shutdown.connect
-async def stop_api(app_: object, **_: object) -> None:
+@app.on_before_shutdown.connect  # type: ignore[arg-type]
+async def stop_api(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Stop serving before the app stops."""
     if _runner is not None:
         await _runner.cleanup()

@@ -13,6 +13,7 @@ from schemas.types import normalize_address
 MONITOR_ID = re.compile(r"^mon_[A-Za-z0-9_-]{1,64}$")
 MAX_ADDRESSES = 1_000_000
 AssetKind = Literal["native", "erc20", "erc721", "erc1155"]
+ALL_ASSETS: list[AssetKind] = ["native", "erc20", "erc721", "erc1155"]
 
 
 def new_monitor_id() -> str:
@@ -93,9 +94,7 @@ class MonitorFields(BaseModel):
     chain: str = Field(min_length=1, max_length=32)
     addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
     wallet_ids: list[str] = Field(default_factory=list, max_length=1000)
-    assets: list[AssetKind] = Field(
-        default_factory=lambda: ["native", "erc20", "erc721", "erc1155"], min_length=1
-    )
+    assets: list[AssetKind] = Field(default_factory=lambda: list(ALL_ASSETS), min_length=1)
     tokens: list[str] = Field(default_factory=list, max_length=10_000)
     direction: Literal["in", "out", "both"] = "in"
     min_amount: str = Field(default="0", pattern=r"^[0-9]{1,78}$")

@@ -126,13 +126,13 @@ def on_block(
     for key, e in list(state["pending"].items()):
         if e["transfer"]["block_number"] > number:
             continue  # from a later block: this is a replay of an earlier one
-        cfg = cfg_for(e["monitor_id"])
-        if cfg is None or not cfg["active"]:
+        current = cfg_for(e["monitor_id"])
+        if current is None or not current["active"]:
             del state["pending"][key]
             continue
-        every = cfg["notify"] == "every_confirmation"
+        every = current["notify"] == "every_confirmation"
         for etype, confs in transitions(e, prev, number, every):
-            out.append((_event(etype, e, chain, chain_id, confs), cfg))
+            out.append((_event(etype, e, chain, chain_id, confs), current))
         if number - e["transfer"]["block_number"] + 1 > finality_depth and idx is None:
             del state["pending"][key]
     for key, t in list(state["reverted"].items()):

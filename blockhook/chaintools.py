@@ -1,0 +1,234 @@
+"""Plain JSON-RPC helpers for anvil: send ETH, deploy and use the test token, mine blocks."""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from blockhook.errors import RpcError
+
+# anvil's first five default accounts (mnemonic "test test ... junk"), unlocked and funded
+# with 10000 ETH each; eth_sendTransaction from them needs no private key.
+ANVIL_ACCOUNTS: tuple[str, ...] = (
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+)
+
+# 4-byte function selectors of the ERC20 calls used here (keccak256 of the signature).
+SEL_TRANSFER = "a9059cbb"  # transfer(address,uint256)
+SEL_TRANSFER_FROM = "23b872dd"  # transferFrom(address,address,uint256)
+SEL_APPROVE = "095ea7b3"  # approve(address,uint256)
+SEL_MINT = "40c10f19"  # mint(address,uint256)
+SEL_BALANCE_OF = "70a08231"  # balanceOf(address)
+
+TOKEN_SYMBOL = "TST"
+TOKEN_DECIMALS = 6
+DEFAULT_TIMEOUT_S = 30.0
+
+_ids = itertools.count(1)
+
+
+class TxFailed(RpcError):
+    """A transaction was mined with status 0 (reverted) when success was expected."""
+
+    def __init__(self, tx_hash: str, rcpt: dict[str, Any]) -> None:
+        super().__init__(f"transaction {tx_hash} reverted in block {rcpt.get('blockNumber')}")
+        self.tx_hash = tx_hash
+        self.receipt = rcpt
+
+
+@cache
+def token_artifact() -> dict[str, Any]:
+    """The compiled TestToken (abi, bytecode, compiler, source_sha256) shipped in the package."""
+    res = importlib.resources.files("blockhook").joinpath("contracts", "TestToken.json")
+    data = json.loads(res.read_text())
+    if not isinstance(data, dict):
+        raise RpcError("TestToken.json is not a JSON object")
+    return data
+
+
+def rpc(url: str, method: str, *params: Any, timeout: float = 10.0) -> Any:
+    """One JSON-RPC call; returns its result or raises RpcError."""
+    body = json.dumps({"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params})
+    req = urllib.request.Request(
+        url, data=body.encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            answer = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise RpcError(f"{method} at {url}: {exc}") from exc
+    if not isinstance(answer, dict):
+        raise RpcError(f"{method} at {url}: unexpected answer {answer!r}")
+    if answer.get("error") is not None:
+        err = answer["error"]
+        msg = err.get("message", err) if isinstance(err, dict) else err
+        raise RpcError(f"{method} at {url}: {msg}")
+    return answer.get("result")
+
+
+def word(value: int | str) -> str:
+    """One 32-byte ABI word (64 hex digits) of an unsigned int or a 0x address."""
+    if isinstance(value, str):
+        body = value.lower().removeprefix("0x")
+        if len(body) != 40:
+            raise ValueError(f"not an address: {value!r}")
+        return body.rjust(64, "0")
+    if not 0 <= value < 2**256:
+        raise ValueError(f"not a uint256: {value}")
+    return f"{value:064x}"
+
+
+def calldata(selector: str, *args: int | str) -> str:
+    """0x + selector + one word per static argument (addresses and uints only)."""
+    return "0x" + selector + "".join(word(a) for a in args)
+
+
+def send_tx(
+    url: str, frm: str, to: str | None, data: str = "0x", value: int = 0, gas: int | None = None
+) -> str:
+    """eth_sendTransaction from an unlocked account; returns the tx hash (does not wait)."""
+    tx: dict[str, str] = {"from": frm, "data": data, "value": hex(value)}
+    if to is not None:
+        tx["to"] = to
+    if gas is not None:
+        tx["gas"] = hex(gas)
+    result = rpc(url, "eth_sendTransaction", tx)
+    if not isinstance(result, str):
+        raise RpcError(f"eth_sendTransaction answered {result!r}")
+    return result
+
+
+def send_eth(url: str, frm: str, to: str, wei: int) -> str:
+    """Send wei from an unlocked account; returns the tx hash (does not wait)."""
+    return send_tx(url, frm, to, value=wei)
+
+
+def receipt(url: str, tx: str) -> dict[str, Any] | None:
+    """The transaction's receipt, or None while it is not mined."""
+    result = rpc(url, "eth_getTransactionReceipt", tx)
+    return result if isinstance(result, dict) else None
+
+
+def wait_receipt(url: str, tx: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+    """Poll until the transaction is mined; TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = receipt(url, tx)
+        if r is not None:
+            return r
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"transaction {tx} not mined after {timeout:g}s")
+        time.sleep(0.1)
+
+
+def succeeded(rcpt: dict[str, Any]) -> bool:
+    """True if the receipt's status is 1."""
+    return int(str(rcpt.get("status", "0x0")), 16) == 1
+
+
+def wait_success(url: str, tx: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+    """wait_receipt, then raise TxFailed unless the transaction succeeded."""
+    rcpt = wait_receipt(url, tx, timeout)
+    if not succeeded(rcpt):
+        raise TxFailed(tx, rcpt)
+    return rcpt
+
+
+def block_number(url: str) -> int:
+    """The node's head block number."""
+    return int(rpc(url, "eth_blockNumber"), 16)
+
+
+def eth_balance(url: str, who: str) -> int:
+    """Native balance in wei at the head block."""
+    return int(rpc(url, "eth_getBalance", who, "latest"), 16)
+
+
+def mine(url: str, n: int = 1) -> None:
+    """Mine n blocks at once (anvil_mine)."""
+    rpc(url, "anvil_mine", hex(n))
+
+
+def deploy_token(url: str, frm: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Deploy TestToken from an unlocked account, wait for it; returns its lower-case address."""
+    tx = send_tx(url, frm, None, data=str(token_artifact()["bytecode"]))
+    rcpt = wait_success(url, tx, timeout)
+    address = rcpt.get("contractAddress")
+    if not isinstance(address, str):
+        raise RpcError(f"deployment {tx} has no contractAddress")
+    return address.lower()
+
+
+def mint(
+    url: str, token: str, frm: str, to: str, amount: int, timeout: float = DEFAULT_TIMEOUT_S
+) -> str:
+    """TestToken.mint(to, amount) sent by frm (anyone may mint); waits for success."""
+    tx = send_tx(url, frm, token, data=calldata(SEL_MINT, to, amount))
+    wait_success(url, tx, timeout)
+    return tx
+
+
+def token_transfer(url: str, token: str, frm: str, to: str, amount: int) -> str:
+    """ERC20 transfer(to, amount) sent by frm; returns the tx hash (does not wait)."""
+    return send_tx(url, frm, token, data=calldata(SEL_TRANSFER, to, amount))
+
+
+def token_approve(url: str, token: str, frm: str, spender: str, amount: int) -> str:
+    """ERC20 approve(spender, amount) sent by frm; returns the tx hash (does not wait)."""
+    return send_tx(url, frm, token, data=calldata(SEL_APPROVE, spender, amount))
+
+
+def token_transfer_from(url: str, token: str, frm: str, owner: str, to: str, amount: int) -> str:
+    """ERC20 transferFrom(owner, to, amount) sent by frm; returns the tx hash (does not wait)."""
+    return send_tx(url, frm, token, data=calldata(SEL_TRANSFER_FROM, owner, to, amount))
+
+
+def token_balance(url: str, token: str, who: str) -> int:
+    """ERC20 balanceOf(who) at the head block."""
+    result = rpc(url, "eth_call", {"to": token, "data": calldata(SEL_BALANCE_OF, who)}, "latest")
+    return int(str(result), 16)
+
+
+@dataclass
+class FailingCall:
+    """A token transfer of more than the sender holds: mined as a failed transaction (status 0).
+
+    anvil (1.7.1) mines reverting transactions sent with eth_sendTransaction, with or
+    without automine. Without a gas field it cannot estimate gas for a reverting call and
+    falls back to the block gas limit (30M), which crowds every other transaction out of
+    that block, so an explicit gas limit is always sent here.
+    """
+
+    url: str
+    token: str
+    frm: str
+    to: str
+    amount: int | None = None  # default: the sender's balance + 1
+    gas: int = 100_000
+
+    def send(self) -> str:
+        """Send it; returns the tx hash (does not wait)."""
+        amount = self.amount
+        if amount is None:
+            amount = token_balance(self.url, self.token, self.frm) + 1
+        data = calldata(SEL_TRANSFER, self.to, amount)
+        return send_tx(self.url, self.frm, self.token, data=data, gas=self.gas)
+
+    def run(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """Send it and wait; returns the receipt, checked to have status 0."""
+        tx = self.send()
+        rcpt = wait_receipt(self.url, tx, timeout)
+        if succeeded(rcpt):
+            raise RpcError(f"transaction {tx} was meant to revert but succeeded")
+        return rcpt

@@ -1,0 +1,69 @@
+"""End-to-end fixtures: a real Tansu broker, a real anvil chain and a real blockhook worker."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blockhook import procs
+from blockhook.devstack import DevConfig, DevStack
+from tests.e2e.receiver import Receiver
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def api(
+    stack: DevStack, method: str, path: str, body: Any = None, raw: bytes | None = None
+) -> tuple[int, Any]:
+    """Call the HTTP API; returns (status, parsed JSON or None)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(
+        stack.cfg.api_url + path,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            text = r.read()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        return e.code, json.loads(text) if text else None
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[DevStack]:
+    """Broker + anvil (a block per transaction, no timer) + one worker, on free ports."""
+    root = ARTIFACTS / "e2e-stack"
+    cfg = DevConfig(
+        root=root,
+        broker_port=procs.free_port(),
+        anvil_port=procs.free_port(),
+        api_port=procs.free_port(),
+        block_time=None,
+        confirmations=3,
+        finality_depth=16,
+        poll_interval_s=0.2,
+    )
+    s = DevStack(cfg)
+    try:
+        s.start_infra()
+        s.start_worker()
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
