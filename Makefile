@@ -23,7 +23,7 @@ $(TOOLS_STAMP):
 	touch $(TOOLS_STAMP)
 
 demo: setup
-	$(BIN)/python -m blockhook.demo
+	$(BIN)/python -m blockhook.demo $(DEMO_ARGS)
 
 test: setup
 	$(BIN)/ruff check .

@@ -21,8 +21,9 @@ from schemas.monitor import (
     Monitor,
     MonitorCreate,
     MonitorPatch,
+    MonitorRejected,
+    finalize_monitor,
     new_monitor_id,
-    new_secret,
 )
 from streams.watchlist import monitor_digest
 
@@ -136,30 +137,12 @@ class Api:
             logger.warning("monitor %s stored but not yet applied by a worker", monitor_id)
 
     def _finish(self, body: MonitorCreate | Monitor, monitor_id: str) -> dict[str, Any]:
-        chain = self.s.chain(body.chain)
-        if chain is None:
-            known = ", ".join(c.name for c in self.s.chains) or "none"
-            raise ApiError(
-                422, "unknown_chain", f"unknown chain {body.chain!r} (known: {known})", "chain"
-            )
-        data = body.model_dump(mode="json")
-        data["id"] = monitor_id
-        if data.get("confirmations") is None:
-            data["confirmations"] = chain.confirmations
-        if data.get("webhook") and not data["webhook"].get("secret"):
-            data["webhook"]["secret"] = new_secret()
-        if data["confirmations"] > chain.finality_depth:
-            raise ApiError(
-                422,
-                "invalid_field",
-                f"confirmations must be at most the chain's finality_depth "
-                f"({chain.finality_depth})",
-                "confirmations",
-            )
+        data = {**body.model_dump(mode="json"), "id": monitor_id}
+        known = ", ".join(c.name for c in self.s.chains) or "none"
         try:
-            return Monitor.model_validate(data).model_dump(mode="json")
-        except ValidationError as exc:
-            raise _validation_error(exc) from exc
+            return finalize_monitor(data, self.s.chain(body.chain), known, make_secret=True)
+        except MonitorRejected as exc:
+            raise ApiError(422, exc.code, exc.message, exc.field) from exc
 
     async def create_monitor(self, request: web.Request) -> web.Response:
         body: MonitorCreate = await read_json(request, MonitorCreate)

@@ -6,12 +6,11 @@ import logging
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from agents.sending import send_acked
 from blockhook import metrics
 from faust_app import app, settings
-from schemas.monitor import Monitor
+from schemas.monitor import finalize_monitor
 from streams.topics import applied_topic, monitors_table, monitors_topic, transfers_topic
 from streams.watchlist import monitor_digest, watch_updates
 
@@ -22,12 +21,14 @@ def parse_monitor(key: bytes | None, value: bytes | None) -> dict[str, Any] | No
     """A validated monitor from a topic record; None for a tombstone. Raises ValueError."""
     if value is None:
         return None
-    m = Monitor.model_validate_json(value)
-    if key is not None and key.decode(errors="replace") != m.id:
-        raise ValueError(f"record key {key!r} is not the monitor id {m.id!r}")
-    if settings.chain(m.chain) is None:
-        raise ValueError(f"unknown chain {m.chain!r}")
-    return m.model_dump(mode="json")
+    data = orjson.loads(value)
+    if not isinstance(data, dict):
+        raise ValueError("monitor record is not a JSON object")
+    if key is not None and key.decode(errors="replace") != data.get("id"):
+        raise ValueError(f"record key {key!r} is not the monitor id {data.get('id')!r}")
+    chain = settings.chain(str(data.get("chain")))
+    known = ", ".join(c.name for c in settings.chains)
+    return finalize_monitor(data, chain, known, make_secret=False)
 
 
 @app.agent(monitors_topic)
@@ -40,7 +41,7 @@ async def apply_monitors(stream: Any) -> None:
             continue
         try:
             new = parse_monitor(key, event.value)
-        except (ValidationError, ValueError) as exc:
+        except ValueError as exc:  # includes JSON errors and MonitorRejected
             metrics.inc("blockhook_bad_monitors_total", help="invalid monitor records skipped")
             logger.error("invalid monitor record %r skipped: %s", key, exc)
             continue

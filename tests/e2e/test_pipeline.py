@@ -131,3 +131,63 @@ def test_worker_restart_misses_nothing(stack: DevStack, receiver: Receiver) -> N
     for e in evs:
         ids.setdefault((e["tx_hash"], e["type"]), set()).add(e["id"])
     assert all(len(v) == 1 for v in ids.values()), "an event arrived under two ids"
+
+
+def test_kill_9_mid_stream_loses_nothing_and_keeps_ids(stack: DevStack, receiver: Receiver) -> None:
+    rpc = stack.cfg.rpc_url
+    watched = fresh_address(4)
+    create_monitor(stack, receiver, [watched])
+    first = [ct.send_eth(rpc, FUNDER, watched, 200 + i) for i in range(3)]
+    receiver.wait_for(lambda evs: any(by_tx(evs, t) for t in first))
+    stack.kill_worker()  # SIGKILL: no clean shutdown, offsets and tables as they were
+    second = [ct.send_eth(rpc, FUNDER, watched, 300 + i) for i in range(3)]
+    stack.start_worker()
+    stack.wait_ready()
+    ct.mine(rpc, 3)
+    txs = first + second
+    evs = receiver.wait_for(
+        lambda evs: all("transfer.confirmed" in by_tx(evs, t) for t in txs), timeout_s=90
+    )
+    for t in txs:
+        assert set(by_tx(evs, t)) <= {"transfer.seen", "transfer.confirmed"}
+    ids: dict[tuple[str, str], set[str]] = {}
+    for e in evs:
+        ids.setdefault((e["tx_hash"], e["type"]), set()).add(e["id"])
+    assert all(len(v) == 1 for v in ids.values()), "an event arrived under two ids"
+    confirmed = {e["tx_hash"]: e["amount"] for e in evs if e["type"] == "transfer.confirmed"}
+    assert sorted(int(a) for a in confirmed.values()) == [200, 201, 202, 300, 301, 302]
+
+
+def test_failing_endpoint_is_retried_with_the_same_webhook_id(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    rpc = stack.cfg.rpc_url
+    watched = fresh_address(5)
+    failures = {"n": 0}
+
+    def status_for(path: str) -> int:
+        if path == "/flaky" and failures["n"] < 2:
+            failures["n"] += 1
+            return 503
+        return 200
+
+    receiver.status_for = status_for
+    body = {
+        "chain": "local",
+        "addresses": [watched],
+        "confirmations": 1,
+        "webhook": {"url": receiver.url + "/flaky"},
+        "retry": {"delays_s": [1, 1, 1]},
+    }
+    status, _ = api(stack, "POST", "/v1/monitors", body)
+    assert status == 201
+    tx = ct.send_eth(rpc, FUNDER, watched, 42)
+    receiver.wait_for(lambda evs: len(evs) >= 3, path="/flaky")
+    time.sleep(2)
+    hits = [r for r in receiver.received if r.path == "/flaky"]
+    assert len(hits) == 3  # two 503s, then the 200: no more after success
+    assert {r.headers["webhook-id"] for r in hits} == {hits[0].event["id"]}
+    assert [r.event["type"] for r in hits] == ["transfer.confirmed"] * 3
+    assert hits[0].event["tx_hash"] == tx
+    gaps = [b.at - a.at for a, b in zip(hits, hits[1:], strict=False)]
+    assert all(g >= 0.9 for g in gaps), gaps
