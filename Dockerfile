@@ -1,0 +1,34 @@
+# One blockhook worker (Faust, the follower and the HTTP API); see docs/operations.md.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+
+# Pinned dependencies first, so a code change does not reinstall them. Every package in
+# the lock ships a manylinux wheel for CPython 3.11, so no compiler is needed.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+
+COPY pyproject.toml README.md faust_app.py ./
+COPY blockhook ./blockhook
+COPY agents ./agents
+COPY streams ./streams
+COPY schemas ./schemas
+COPY chain ./chain
+RUN pip install --no-deps . \
+    && useradd --system --uid 10001 --home-dir /var/lib/blockhook blockhook \
+    && mkdir -p /var/lib/blockhook/data /etc/blockhook \
+    && chown -R blockhook /var/lib/blockhook
+
+USER blockhook
+WORKDIR /var/lib/blockhook
+
+# The HTTP API (api_bind must be 0.0.0.0:8000 inside a container, as in deploy/blockhook.toml).
+EXPOSE 8000
+
+ENTRYPOINT ["blockhook"]
+CMD ["worker", "--config", "/etc/blockhook/blockhook.toml"]

@@ -1,0 +1,100 @@
+"""JSON Schema (draft 2020-12) of every value on a contract topic; `python -m schemas.export`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from schemas.block import BlocksRecord
+from schemas.delivery import DeadLetter
+from schemas.event import Event
+from schemas.monitor import Monitor
+from schemas.wallet import Wallet
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+HERE = Path(__file__).resolve().parent
+
+# file name → (topic, what the value is, its schema source)
+TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
+    "monitor.schema.json": (
+        "monitors",
+        "A monitor, keyed by its id; a null value (tombstone) deletes it.",
+        Monitor,
+    ),
+    "event.schema.json": (
+        "events",
+        "An event (CONTRACT.md section 3), keyed by the watched address; the same JSON is "
+        "the body of the webhook.",
+        Event,
+    ),
+    "block.schema.json": (
+        "blocks",
+        "A normalised block (type: block) or a reorg marker (type: reorg), keyed by chain "
+        "name, in chain order.",
+        TypeAdapter(BlocksRecord),
+    ),
+    "deliveries.dlq.schema.json": (
+        "deliveries.dlq",
+        "A delivery the retry policy gave up on, keyed by event id.",
+        DeadLetter,
+    ),
+    "wallet.schema.json": (
+        "wallets",
+        "A wallet (extended public key), keyed by its id. Placeholder until wallets are built.",
+        Wallet,
+    ),
+}
+
+
+def schema_for(source: type[BaseModel] | TypeAdapter[Any]) -> dict[str, Any]:
+    """The validation-mode JSON Schema of a model or type adapter (aliases as on the wire)."""
+    if isinstance(source, TypeAdapter):
+        return source.json_schema(by_alias=True, mode="validation")
+    return source.model_json_schema(by_alias=True, mode="validation")
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    """Every schema document, by file name."""
+    out: dict[str, dict[str, Any]] = {}
+    for filename, (topic, what, source) in TOPICS.items():
+        schema = schema_for(source)
+        doc: dict[str, Any] = {"$schema": DIALECT, "$id": filename}
+        doc["title"] = schema.pop("title", f"{topic} topic value")
+        doc["description"] = (
+            f"Value of the `{topic}` topic (prefix configurable, default `blockhook.`). {what}"
+        )
+        if "description" in schema:
+            doc["description"] += "\n\n" + schema.pop("description")
+        doc.update(schema)
+        out[filename] = doc
+    return out
+
+
+def render(doc: dict[str, Any]) -> str:
+    """A schema document as it is checked in: indented JSON with a final newline."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(directory: Path = HERE) -> list[Path]:
+    """Write every schema document into directory; return the paths written."""
+    paths = []
+    for filename, doc in documents().items():
+        path = directory / filename
+        path.write_text(render(doc), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    """Write the schemas next to this module (or into the directory given)."""
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    for path in write(directory):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Reorgs on a real anvil: orphaned transfers are reverted, re-mined ones confirmed again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from blockhook import chaintools as ct
+from blockhook.devstack import DevStack
+from tests.e2e.receiver import Receiver
+from tests.e2e.test_pipeline import FUNDER, by_tx, create_monitor, fresh_address
+
+pytestmark = pytest.mark.e2e
+
+
+def final_view(events: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """What a receiver that credits on confirmed and debits on reverted ends up with:
+    (tx, block hash) → net credits."""
+    view: dict[tuple[str, str], int] = {}
+    for e in events:
+        k = (e["tx_hash"], e["block_hash"])
+        if e["type"] == "transfer.confirmed":
+            view[k] = view.get(k, 0) + 1
+        elif e["type"] == "transfer.reverted" and view.get(k):
+            view[k] -= 1
+    return {k: v for k, v in view.items() if v}
+
+
+def canonical(rpc: str, txs: list[str]) -> dict[tuple[str, str], int]:
+    out = {}
+    for t in txs:
+        r = ct.receipt(rpc, t)
+        if r is not None:
+            out[(t, r["blockHash"])] = 1
+    return out
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_reorg_reverts_orphaned_and_reconfirms_remined(
+    stack: DevStack, receiver: Receiver, depth: int
+) -> None:
+    rpc = stack.cfg.rpc_url
+    watched = fresh_address(10 + depth)
+    create_monitor(stack, receiver, [watched])
+    # depth 1: only `late` is orphaned, before its confirmation.
+    # depth 3: `early` is orphaned after its confirmation (3 of 3), `late` before its own.
+    early = ct.send_eth(rpc, FUNDER, watched, 1000 + depth)
+    if depth >= 3:
+        ct.mine(rpc, depth - 2)
+    late = ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[1], watched, 2000 + depth)  # own nonce
+    early_block = int(ct.wait_receipt(rpc, early)["blockNumber"], 16)
+    head = ct.block_number(rpc)
+    receiver.wait_for(lambda evs: by_tx(evs, late) == ["transfer.seen"])
+    if depth == 3:
+        receiver.wait_for(lambda evs: by_tx(evs, early) == ["transfer.seen", "transfer.confirmed"])
+
+    # replace the last `depth` blocks; `late` is mined again in the new chain, `early` is not
+    raw_late = ct.rpc(rpc, "eth_getRawTransactionByHash", late)
+    orphaned_early = early_block > head - depth
+    assert orphaned_early == (depth == 3)
+    ct.rpc(rpc, "anvil_reorg", depth, [[raw_late, 0]])
+    ct.mine(rpc, 4)  # the next block reveals the fork; then enough to confirm the re-mined tx
+
+    new_late_hash = ct.wait_receipt(rpc, late)["blockHash"]
+    evs = receiver.wait_for(
+        lambda evs: any(
+            e["type"] == "transfer.confirmed" and e["block_hash"] == new_late_hash for e in evs
+        )
+    )
+    late_types = by_tx(evs, late)
+    assert late_types[:2] == ["transfer.seen", "transfer.reverted"], late_types
+    assert late_types[-1] == "transfer.confirmed"
+    if orphaned_early:
+        assert by_tx(evs, early) == ["transfer.seen", "transfer.confirmed", "transfer.reverted"]
+    else:
+        receiver.wait_for(lambda evs: "transfer.confirmed" in by_tx(evs, early))
+        evs = receiver.events()
+        assert by_tx(evs, early) == ["transfer.seen", "transfer.confirmed"]
+    assert final_view(evs) == canonical(rpc, [early, late])
+    ids = [e["id"] for e in evs]
+    assert len(ids) == len(set(ids)), "no event should arrive twice here"
