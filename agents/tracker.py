@@ -12,6 +12,7 @@ import orjson
 from agents.sending import send_acked
 from blockhook import metrics
 from faust_app import app
+from streams.deliveryjob import delivery_job
 from streams.match import match, watch_key
 from streams.records import Match, MonitorCfg
 from streams.topics import (
@@ -25,24 +26,6 @@ from streams.topics import (
 from streams.tracker import ChainState, Emit, empty_state, on_block, on_reorg
 
 logger = logging.getLogger(__name__)
-
-
-def delivery_job(event: dict[str, Any], cfg: MonitorCfg) -> dict[str, Any] | None:
-    """What the delivery agent needs to send one event to one monitor's webhook."""
-    hook = cfg.get("webhook")
-    if not hook or not hook.get("url"):
-        return None
-    return {
-        "id": "dlv_" + event["id"][4:],
-        "event": event,
-        "monitor_id": cfg["id"],
-        "url": hook["url"],
-        "secrets": [hook.get("secret")],
-        "retry": cfg.get("retry"),
-        "attempts": [],
-        "first_at": None,
-        "redelivery_of": None,
-    }
 
 
 class PartitionView:
