@@ -1,4 +1,5 @@
-"""Plain JSON-RPC helpers for anvil: send ETH, deploy and use the test token, mine blocks."""
+"""Plain JSON-RPC helpers for anvil: send ETH, deploy and use the test contracts (ERC20,
+ERC721, ERC1155), mine blocks."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ SEL_TRANSFER_FROM = "23b872dd"  # transferFrom(address,address,uint256)
 SEL_APPROVE = "095ea7b3"  # approve(address,uint256)
 SEL_MINT = "40c10f19"  # mint(address,uint256)
 SEL_BALANCE_OF = "70a08231"  # balanceOf(address)
+# ERC721 (TestNFT); transferFrom(address,address,uint256) shares SEL_TRANSFER_FROM.
+SEL_NFT_MINT = "40c10f19"  # mint(address,uint256)
+SEL_NFT_SAFE_TRANSFER_FROM = "42842e0e"  # safeTransferFrom(address,address,uint256)
+SEL_OWNER_OF = "6352211e"  # ownerOf(uint256)
+# ERC1155 (TestMulti).
+SEL_MULTI_MINT = "156e29f6"  # mint(address,uint256,uint256)
+SEL_MULTI_MINT_BATCH = "d81d0a15"  # mintBatch(address,uint256[],uint256[])
+SEL_MULTI_SAFE_TRANSFER_FROM = "f242432a"  # safeTransferFrom(address,address,uint256,uint256,bytes)
+# safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)
+SEL_MULTI_SAFE_BATCH_TRANSFER_FROM = "2eb2c2d6"
+SEL_MULTI_BALANCE_OF = "00fdd58e"  # balanceOf(address,uint256)
 
 TOKEN_SYMBOL = "TST"
 TOKEN_DECIMALS = 6
@@ -48,13 +60,19 @@ class TxFailed(RpcError):
 
 
 @cache
-def token_artifact() -> dict[str, Any]:
-    """The compiled TestToken (abi, bytecode, compiler, source_sha256) shipped in the package."""
-    res = importlib.resources.files("blockhook").joinpath("contracts", "TestToken.json")
+def artifact(name: str) -> dict[str, Any]:
+    """A compiled test contract (abi, bytecode, compiler, source_sha256) shipped in the package:
+    TestToken (ERC20), TestNFT (ERC721) or TestMulti (ERC1155)."""
+    res = importlib.resources.files("blockhook").joinpath("contracts", f"{name}.json")
     data = json.loads(res.read_text())
     if not isinstance(data, dict):
-        raise RpcError("TestToken.json is not a JSON object")
+        raise RpcError(f"{name}.json is not a JSON object")
     return data
+
+
+def token_artifact() -> dict[str, Any]:
+    """The compiled TestToken (abi, bytecode, compiler, source_sha256) shipped in the package."""
+    return artifact("TestToken")
 
 
 def rpc(url: str, method: str, *params: Any, timeout: float = 10.0) -> Any:
@@ -92,6 +110,36 @@ def word(value: int | str) -> str:
 def calldata(selector: str, *args: int | str) -> str:
     """0x + selector + one word per static argument (addresses and uints only)."""
     return "0x" + selector + "".join(word(a) for a in args)
+
+
+AbiArg = int | str | list[int] | bytes
+
+
+def abi_encode(*args: AbiArg) -> str:
+    """ABI-encode arguments (no 0x): uint256 and address are static; list[int] is a uint256[]
+    and bytes is `bytes`, both dynamic (an offset in the head, the data in the tail)."""
+    head: list[str] = []
+    tail: list[str] = []
+    tail_len = 0  # in bytes
+    head_len = 32 * len(args)
+    for a in args:
+        if isinstance(a, (int, str)):
+            head.append(word(a))
+            continue
+        head.append(word(head_len + tail_len))
+        if isinstance(a, bytes):
+            padded = a.hex().ljust(-(-len(a) // 32) * 64, "0")
+            chunk = word(len(a)) + padded
+        else:
+            chunk = word(len(a)) + "".join(word(v) for v in a)
+        tail.append(chunk)
+        tail_len += len(chunk) // 2
+    return "".join(head) + "".join(tail)
+
+
+def calldata_abi(selector: str, *args: AbiArg) -> str:
+    """0x + selector + the ABI encoding of args (static and dynamic, see abi_encode)."""
+    return "0x" + selector + abi_encode(*args)
 
 
 def send_tx(
@@ -160,14 +208,30 @@ def mine(url: str, n: int = 1) -> None:
     rpc(url, "anvil_mine", hex(n))
 
 
-def deploy_token(url: str, frm: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
-    """Deploy TestToken from an unlocked account, wait for it; returns its lower-case address."""
-    tx = send_tx(url, frm, None, data=str(token_artifact()["bytecode"]))
+def deploy_contract(url: str, frm: str, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Deploy a shipped test contract (see artifact) from an unlocked account and wait for it;
+    returns its lower-case address."""
+    tx = send_tx(url, frm, None, data=str(artifact(name)["bytecode"]))
     rcpt = wait_success(url, tx, timeout)
     address = rcpt.get("contractAddress")
     if not isinstance(address, str):
         raise RpcError(f"deployment {tx} has no contractAddress")
     return address.lower()
+
+
+def deploy_token(url: str, frm: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Deploy TestToken from an unlocked account, wait for it; returns its lower-case address."""
+    return deploy_contract(url, frm, "TestToken", timeout)
+
+
+def deploy_nft(url: str, frm: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Deploy TestNFT (ERC721); returns its lower-case address."""
+    return deploy_contract(url, frm, "TestNFT", timeout)
+
+
+def deploy_multi(url: str, frm: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Deploy TestMulti (ERC1155); returns its lower-case address."""
+    return deploy_contract(url, frm, "TestMulti", timeout)
 
 
 def mint(
@@ -198,6 +262,65 @@ def token_balance(url: str, token: str, who: str) -> int:
     """ERC20 balanceOf(who) at the head block."""
     result = rpc(url, "eth_call", {"to": token, "data": calldata(SEL_BALANCE_OF, who)}, "latest")
     return int(str(result), 16)
+
+
+def nft_mint(url: str, nft: str, frm: str, to: str, token_id: int) -> str:
+    """TestNFT.mint(to, id) sent by frm (anyone may mint); returns the tx hash (does not wait)."""
+    return send_tx(url, frm, nft, data=calldata(SEL_NFT_MINT, to, token_id))
+
+
+def nft_transfer(url: str, nft: str, frm: str, to: str, token_id: int, safe: bool = False) -> str:
+    """ERC721 transferFrom(frm, to, id) (or safeTransferFrom) sent by the owner frm; returns the
+    tx hash (does not wait)."""
+    sel = SEL_NFT_SAFE_TRANSFER_FROM if safe else SEL_TRANSFER_FROM
+    return send_tx(url, frm, nft, data=calldata(sel, frm, to, token_id))
+
+
+def nft_owner(url: str, nft: str, token_id: int) -> str:
+    """ERC721 ownerOf(id) at the head block (lower-case)."""
+    result = rpc(url, "eth_call", {"to": nft, "data": calldata(SEL_OWNER_OF, token_id)}, "latest")
+    return "0x" + str(result)[-40:].lower()
+
+
+def multi_mint(url: str, multi: str, frm: str, to: str, token_id: int, amount: int) -> str:
+    """TestMulti.mint(to, id, amount) sent by frm; returns the tx hash (does not wait)."""
+    return send_tx(url, frm, multi, data=calldata(SEL_MULTI_MINT, to, token_id, amount))
+
+
+def multi_mint_batch(
+    url: str, multi: str, frm: str, to: str, ids: list[int], amounts: list[int]
+) -> str:
+    """TestMulti.mintBatch(to, ids, amounts) sent by frm; returns the tx hash (does not wait)."""
+    data = calldata_abi(SEL_MULTI_MINT_BATCH, to, ids, amounts)
+    return send_tx(url, frm, multi, data=data)
+
+
+def multi_transfer(
+    url: str, multi: str, frm: str, to: str, token_id: int, amount: int, data: bytes = b""
+) -> str:
+    """ERC1155 safeTransferFrom(frm, to, id, amount, data) sent by frm (does not wait)."""
+    cd = calldata_abi(SEL_MULTI_SAFE_TRANSFER_FROM, frm, to, token_id, amount, data)
+    return send_tx(url, frm, multi, data=cd)
+
+
+def multi_batch_transfer(
+    url: str,
+    multi: str,
+    frm: str,
+    to: str,
+    ids: list[int],
+    amounts: list[int],
+    data: bytes = b"",
+) -> str:
+    """ERC1155 safeBatchTransferFrom(frm, to, ids, amounts, data) sent by frm (does not wait)."""
+    cd = calldata_abi(SEL_MULTI_SAFE_BATCH_TRANSFER_FROM, frm, to, ids, amounts, data)
+    return send_tx(url, frm, multi, data=cd)
+
+
+def multi_balance(url: str, multi: str, who: str, token_id: int) -> int:
+    """ERC1155 balanceOf(who, id) at the head block."""
+    cd = calldata(SEL_MULTI_BALANCE_OF, who, token_id)
+    return int(str(rpc(url, "eth_call", {"to": multi, "data": cd}, "latest")), 16)
 
 
 @dataclass

@@ -1,31 +1,39 @@
 #!/usr/bin/env bash
-# Compile contracts/TestToken.sol into blockhook/contracts/TestToken.json (abi, bytecode,
-# compiler, source_sha256) with the npm `solc` package (solc-js; no native toolchain).
-# Usage: contracts/build.sh        (installs solc into .tools/solc; SOLC_PREFIX overrides)
+# Compile the test contracts (TestToken: ERC20, TestNFT: ERC721, TestMulti: ERC1155) into
+# blockhook/contracts/<Name>.json (abi, bytecode, compiler, source_sha256) with the npm `solc`
+# package (solc-js; no native toolchain).
+# Usage: contracts/build.sh [Name ...]   (default: all of them; installs solc into .tools/solc,
+#        SOLC_PREFIX overrides)
 set -euo pipefail
 
 SOLC_VERSION="${SOLC_VERSION:-0.8.28}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${SOLC_PREFIX:-$ROOT/.tools/solc}"
-SRC="$ROOT/contracts/TestToken.sol"
-OUT="$ROOT/blockhook/contracts/TestToken.json"
+NAMES=("$@")
+if [ ${#NAMES[@]} -eq 0 ]; then
+    NAMES=(TestToken TestNFT TestMulti)
+fi
 
 if [ ! -f "$PREFIX/node_modules/solc/package.json" ] ||
    ! grep -q "\"version\": \"$SOLC_VERSION\"" "$PREFIX/node_modules/solc/package.json"; then
     mkdir -p "$PREFIX"
     npm install --silent --no-fund --no-audit --prefix "$PREFIX" "solc@$SOLC_VERSION"
 fi
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$ROOT/blockhook/contracts"
 
-NODE_PATH="$PREFIX/node_modules" node - "$SRC" "$OUT" <<'JS'
+for NAME in "${NAMES[@]}"; do
+SRC="$ROOT/contracts/$NAME.sol"
+OUT="$ROOT/blockhook/contracts/$NAME.json"
+NODE_PATH="$PREFIX/node_modules" node - "$SRC" "$OUT" "$NAME" <<'JS'
 const fs = require("fs");
 const crypto = require("crypto");
 const solc = require("solc");
-const [src, out] = process.argv.slice(2);
+const [src, out, name] = process.argv.slice(2);
 const source = fs.readFileSync(src);
+const file = name + ".sol";
 const input = {
   language: "Solidity",
-  sources: { "TestToken.sol": { content: source.toString("utf8") } },
+  sources: { [file]: { content: source.toString("utf8") } },
   settings: {
     optimizer: { enabled: true, runs: 200 },
     evmVersion: "paris",
@@ -37,7 +45,7 @@ const result = JSON.parse(solc.compile(JSON.stringify(input)));
 const errors = (result.errors || []).filter((e) => e.severity === "error");
 for (const e of result.errors || []) console.error(e.formattedMessage);
 if (errors.length) process.exit(1);
-const c = result.contracts["TestToken.sol"].TestToken;
+const c = result.contracts[file][name];
 const artifact = {
   abi: c.abi,
   bytecode: "0x" + c.evm.bytecode.object,
@@ -47,3 +55,4 @@ const artifact = {
 fs.writeFileSync(out, JSON.stringify(artifact, null, 2) + "\n");
 console.log(`wrote ${out} (${(artifact.bytecode.length - 2) / 2} bytes of creation code)`);
 JS
+done
