@@ -208,6 +208,14 @@ def mine(url: str, n: int = 1) -> None:
     rpc(url, "anvil_mine", hex(n))
 
 
+def impersonate(url: str, address: str, wei: int = 10**20) -> str:
+    """Let eth_sendTransaction send from any address (anvil_impersonateAccount) and give it wei
+    (anvil_setBalance: no transaction, so no transfer event); returns it lower-case."""
+    rpc(url, "anvil_setBalance", address, hex(wei))
+    rpc(url, "anvil_impersonateAccount", address)
+    return address.lower()
+
+
 def deploy_contract(url: str, frm: str, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
     """Deploy a shipped test contract (see artifact) from an unlocked account and wait for it;
     returns its lower-case address."""
