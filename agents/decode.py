@@ -37,8 +37,10 @@ def fan_out(
     native = cfg.native_symbol if cfg else "ETH"
     finality = cfg.finality_depth if cfg else 64
     routed = route(chain, decode_block(block, native), partitions)
+    backfill = record.get("backfill")
     head = {
-        "t": "block",
+        "t": "backfill" if backfill else "block",
+        "monitors": backfill.get("monitors") if isinstance(backfill, dict) else None,
         "chain": chain,
         "chain_id": block["chain_id"],
         "number": block["number"],

@@ -23,7 +23,7 @@ from streams.topics import (
     transfers_topic,
     watch_table,
 )
-from streams.tracker import ChainState, Emit, empty_state, on_block, on_reorg
+from streams.tracker import ChainState, Emit, empty_state, on_backfill, on_block, on_reorg
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +105,30 @@ async def track(stream: Any) -> None:
                 monitor_cfg_table[k] = orjson.dumps(msg["cfg"])
         elif kind == "watch":
             _apply_watch(msg)
-        elif kind in ("block", "reorg"):
+        elif kind in ("block", "reorg", "backfill"):
             view = PartitionView(p)
             chain = str(msg["chain"])
             state = _load_state(p, chain)
-            if kind == "block":
+            if kind in ("block", "backfill"):
                 items = cast(list[Match], msg.get("items", []))
                 matched = match(items, partial(PartitionView.monitors, chain), view.cfg)
-                matched = [(c, m) for c, m in matched if c["chain"] == chain]
+                only = set(msg.get("monitors") or [])
+                matched = [
+                    (c, m)
+                    for c, m in matched
+                    if c["chain"] == chain and (not only or c["id"] in only)
+                ]
+            if kind == "backfill":
+                emits = on_backfill(
+                    state,
+                    chain=chain,
+                    chain_id=int(msg["chain_id"]),
+                    number=int(msg["number"]),
+                    block_hash=str(msg["hash"]),
+                    finality_depth=int(msg["finality_depth"]),
+                    matches=matched,
+                )
+            elif kind == "block":
                 emits = on_block(
                     state,
                     chain=chain,

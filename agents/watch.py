@@ -11,7 +11,13 @@ from agents.sending import send_acked
 from blockhook import metrics
 from faust_app import app, settings
 from schemas.monitor import finalize_monitor
-from streams.topics import applied_topic, monitors_table, monitors_topic, transfers_topic
+from streams.topics import (
+    applied_topic,
+    backfill_topic,
+    monitors_table,
+    monitors_topic,
+    transfers_topic,
+)
 from streams.watchlist import monitor_digest, watch_updates
 
 logger = logging.getLogger(__name__)
@@ -62,6 +68,22 @@ async def apply_monitors(stream: Any) -> None:
             monitors_table.pop(key, None)
         else:
             monitors_table[key] = orjson.dumps(new)
+        if (
+            new is not None
+            and new.get("start_block") is not None
+            and (
+                old is None
+                or old.get("start_block") != new["start_block"]
+                or old["chain"] != new["chain"]
+            )
+        ):
+            request = {
+                "chain": new["chain"],
+                "from": new["start_block"],
+                "to": None,
+                "monitors": [new["id"]],
+            }
+            await send_acked(backfill_topic, [(new["chain"].encode(), orjson.dumps(request), None)])
         # Tell the API the watch updates are in place: blocks published from now on match.
         await send_acked(
             applied_topic,

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from blockhook.settings import Settings
+from streams.retry import TIERS_S, tier_topic_name
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +21,13 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "events": {},
     "deliveries.dlq": {},
     "follower": {},
+    "backfill": {},
     "transfers": {},
     "deliveries": {},
     "deliveries.retry": {},
+    # Delivery (issue 4): retry tiers (see streams/retry.py TIERS_S) and the delivery log.
+    **{tier_topic_name(t): {} for t in TIERS_S},
+    "deliveries.log": {"cleanup.policy": "compact"},
 }
 
 

@@ -32,6 +32,25 @@ def worker(config: str | None) -> None:
 
 
 @main.command()
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="settings TOML file")
+@click.option("--chain", "chain_name", required=True, help="chain name from the settings")
+@click.option("--from", "start", type=click.IntRange(min=0), required=True, help="first block")
+@click.option("--to", "end", type=click.IntRange(min=0), required=True, help="last block")
+@click.option("--monitor", "monitors", multiple=True, help="only these monitors (default: all)")
+def backfill(
+    config: str | None, chain_name: str, start: int, end: int, monitors: tuple[str, ...]
+) -> None:
+    """Re-scan a block range into the pipeline (events keep their ids: no double credits)."""
+    from blockhook.backfill_cmd import run_backfill
+
+    try:
+        run_backfill(config, chain_name, start, end, list(monitors) or None)
+    except BlockhookError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command()
 @click.option("--broker-port", default=9092, show_default=True, help="embedded broker port")
 @click.option("--anvil-port", default=8545, show_default=True, help="anvil port")
 @click.option("--api-port", default=8000, show_default=True, help="HTTP API port")

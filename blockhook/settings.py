@@ -56,6 +56,22 @@ class RetrySettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+class DeliverySettings(BaseModel):
+    """How deliveries are made (webhooks and the python/command handlers)."""
+
+    batch: int = Field(default=500, ge=1, le=10_000)
+    concurrency: int = Field(default=256, ge=1, le=10_000)
+    per_host: int = Field(default=16, ge=1, le=1000)
+    # A first attempt not answered within this goes on to the retry path at once (it is
+    # attempted there with the full timeout) and its host is kept off the main path while slow.
+    fast_timeout_s: float = Field(default=2.0, gt=0, le=120)
+    secret_rotation_s: float = Field(default=86_400.0, ge=0)
+    python_handlers: list[str] = Field(default_factory=list)
+    command_handlers: list[str] = Field(default_factory=list)
+    command_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    log_max: int = Field(default=100_000, ge=100)
+
+
 class Settings(BaseSettings):
     """All of blockhook's settings. Environment beats file beats default."""
 
@@ -73,6 +89,7 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=16)
     chains: list[ChainSettings] = Field(default_factory=list)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     api_bind: str = "127.0.0.1:8000"
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     allow_private_webhooks: bool = False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -70,16 +72,19 @@ class Attempt:
     latency_ms: int
     error: str | None
     response: str | None
+    succeeded: bool | None = None  # None: decided by the status code (HTTP)
 
     @property
     def ok(self) -> bool:
+        if self.succeeded is not None:
+            return self.succeeded
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def as_json(self) -> dict[str, Any]:
-        from streams.events import iso_utc
+        from streams.deliveryjob import iso_utc
 
         return {
-            "at": iso_utc(int(self.at)),
+            "at": iso_utc(self.at),
             "status_code": self.status_code,
             "latency_ms": self.latency_ms,
             "error": self.error,
@@ -91,12 +96,18 @@ class WebhookSender:
     """Sends signed webhooks; one shared connection pool, no redirects followed."""
 
     def __init__(
-        self, timeout_s: float, allow_loopback: bool, allow_private: bool, limit: int = 200
+        self,
+        timeout_s: float,
+        allow_loopback: bool,
+        allow_private: bool,
+        limit: int = 256,
+        limit_per_host: int = 16,
     ) -> None:
         self.timeout_s = timeout_s
         self.allow_loopback = allow_loopback
         self.allow_private = allow_private
         self.limit = limit
+        self.limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -104,7 +115,8 @@ class WebhookSender:
             connector = aiohttp.TCPConnector(
                 resolver=GuardedResolver(self.allow_loopback, self.allow_private),
                 limit=self.limit,
-                limit_per_host=20,
+                limit_per_host=self.limit_per_host,
+                ttl_dns_cache=10,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
@@ -115,20 +127,41 @@ class WebhookSender:
         if self._session is not None:
             await self._session.close()
 
-    async def send(self, url: str, secrets: list[str], msg_id: str, body: bytes) -> Attempt:
-        """POST body once; never raises for network or HTTP failures (they are the Attempt)."""
+    def _check_ip_literal(self, url: str) -> None:
+        """aiohttp does not ask the resolver about an IP-address host: check it here."""
+        host = urlsplit(url).hostname or ""
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return  # a name: the GuardedResolver checks what it resolves to
+        why = address_refusal(host, self.allow_loopback, self.allow_private)
+        if why is not None:
+            raise ForbiddenAddress(f"{host}: {why}")
+
+    async def send(
+        self,
+        url: str,
+        secrets: list[str],
+        msg_id: str,
+        body: bytes,
+        timeout_s: float | None = None,
+    ) -> Attempt:
+        """POST body once; never raises for network or HTTP failures (they are the Attempt).
+        A redirect is not followed: a 3xx is a failed attempt like any other non-2xx."""
         started = time.time()
         t0 = time.monotonic()
         headers = webhook_headers(secrets, msg_id, int(started), body)
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
         try:
+            self._check_ip_literal(url)
             async with self._get_session().post(
-                url, data=body, headers=headers, allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as resp:
                 excerpt = (await resp.content.read(RESPONSE_EXCERPT)).decode("utf-8", "replace")
                 status = resp.status
                 err = None if 200 <= status < 300 else f"HTTP {status}"
         except TimeoutError:
-            status, err, excerpt = None, f"timeout after {self.timeout_s:g}s", None
+            status, err, excerpt = None, f"timeout after {timeout.total:g}s", None
         except ForbiddenAddress as exc:
             status, err, excerpt = None, f"refused: {exc}", None
         except (aiohttp.ClientError, OSError) as exc:

@@ -27,6 +27,7 @@ def run_worker(config: str | None) -> None:
 
     import faust
 
+    import agents.backfill
     import agents.decode
     import agents.delivery
     import agents.follower

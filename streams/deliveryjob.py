@@ -1,25 +1,140 @@
-"""The delivery job: what the delivery agent needs to send one event to one webhook (pure)."""
+"""Delivery jobs: what the delivery agents need to send one event to one monitor's handler,
+and the delivery log's view of a job (pure)."""
 
 from __future__ import annotations
 
+import secrets as _secrets
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.records import MonitorCfg
 
+# Where a delivery goes: an HTTP webhook, an in-process Python callback, or a command.
+KINDS = ("webhook", "python", "command")
+
+
+def iso_utc(ts: float) -> str:
+    """Unix seconds as RFC 3339 UTC with a Z suffix (whole seconds, as everywhere in the API)."""
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(s: str | None) -> float | None:
+    """An RFC 3339 time as unix seconds, or None when absent or unreadable."""
+    if not s:
+        return None
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def handler_target(handler: dict[str, Any]) -> str:
+    """What the delivery log shows as the `url` of a non-HTTP handler."""
+    if handler.get("kind") == "python":
+        return f"python:{handler.get('target', '')}"
+    argv = handler.get("argv") or [""]
+    return f"command:{argv[0]}"
+
 
 def delivery_job(event: dict[str, Any], cfg: MonitorCfg) -> dict[str, Any] | None:
-    """What the delivery agent needs to send one event to one monitor's webhook."""
-    hook = cfg.get("webhook")
-    if not hook or not hook.get("url"):
-        return None
-    return {
+    """The job for one event and one monitor, or None when the monitor has no handler."""
+    cfg_any: dict[str, Any] = dict(cfg)
+    handler = cfg_any.get("handler")
+    hook = cfg_any.get("webhook")
+    job: dict[str, Any] = {
         "id": "dlv_" + event["id"][4:],
         "event": event,
         "monitor_id": cfg["id"],
-        "url": hook["url"],
-        "secrets": [hook.get("secret")],
-        "retry": cfg.get("retry"),
+        "retry": cfg_any.get("retry"),
         "attempts": [],
         "first_at": None,
+        "next_attempt_at": None,
         "redelivery_of": None,
+    }
+    if isinstance(handler, dict) and handler.get("kind") in ("python", "command"):
+        return {**job, "kind": handler["kind"], "handler": handler, "url": handler_target(handler)}
+    if not hook or not hook.get("url"):
+        return None
+    return {
+        **job,
+        "kind": "webhook",
+        "url": hook["url"],
+        "secrets": [hook.get("secret")],
+        "previous_secret": hook.get("previous_secret"),
+        "previous_secret_until": parse_iso(hook.get("previous_secret_expires_at")),
+    }
+
+
+def signing_secrets(job: dict[str, Any], now: float) -> list[str]:
+    """The secrets that sign this attempt: the current one, and during a rotation the
+    previous one until it expires."""
+    out = [s for s in job.get("secrets", []) if s]
+    prev = job.get("previous_secret")
+    until = job.get("previous_secret_until")
+    if prev and prev not in out and (until is None or now < float(until)):
+        out.append(prev)
+    return out
+
+
+def new_delivery_id() -> str:
+    """A fresh random delivery id (redeliveries; first deliveries derive theirs from the event)."""
+    return "dlv_" + _secrets.token_hex(20)
+
+
+def redelivery_job(original: dict[str, Any], monitor: dict[str, Any] | None) -> dict[str, Any]:
+    """A new job sending the original's event again now, to the monitor's current handler
+    (or the original's target when the monitor is gone), on the same event id."""
+    event = original["event"]
+    job: dict[str, Any] | None = None
+    if monitor is not None:
+        cfg: dict[str, Any] = {
+            "id": monitor["id"],
+            "webhook": monitor.get("webhook"),
+            "handler": monitor.get("handler"),
+            "retry": monitor.get("retry"),
+        }
+        job = delivery_job(event, cfg)  # type: ignore[arg-type]
+    if job is None:
+        raise ValueError("the monitor has no webhook or handler to redeliver to")
+    job["id"] = new_delivery_id()
+    job["redelivery_of"] = original["id"]
+    return job
+
+
+def log_record(job: dict[str, Any], status: str, now: float | None = None) -> dict[str, Any]:
+    """The delivery log's record of a job (CONTRACT.md's Delivery, plus the event for
+    redelivery). Never holds a secret."""
+    nxt = job.get("next_attempt_at")
+    return {
+        "id": job["id"],
+        "event_id": job["event"]["id"],
+        "event_type": job["event"].get("type"),
+        "monitor_id": job["monitor_id"],
+        "kind": job.get("kind", "webhook"),
+        "url": job["url"],
+        "status": status,
+        "attempts": list(job.get("attempts", [])),
+        "next_attempt_at": iso_utc(float(nxt)) if status == "pending" and nxt else None,
+        "redelivery_of": job.get("redelivery_of"),
+        "updated_at": iso_utc(now if now is not None else time.time()),
+        "event": job["event"],
+    }
+
+
+def dead_letter(job: dict[str, Any]) -> dict[str, Any]:
+    """The record for deliveries.dlq: the job without secrets or internal bookkeeping."""
+    first = job.get("first_at")
+    return {
+        "id": job["id"],
+        "event": job["event"],
+        "monitor_id": job["monitor_id"],
+        "kind": job.get("kind", "webhook"),
+        "url": job["url"],
+        "status": "failed",
+        "retry": job.get("retry"),
+        "attempts": list(job.get("attempts", [])),
+        "first_at": iso_utc(float(first)) if first else None,
+        "next_attempt_at": None,
+        "redelivery_of": job.get("redelivery_of"),
     }

@@ -97,3 +97,4 @@ class MonitorCfg(TypedDict):
     active: bool
     webhook: NotRequired[dict[str, str | None] | None]
     retry: NotRequired[dict[str, object] | None]
+    handler: NotRequired[dict[str, object] | None]  # python/command handlers (delivery)

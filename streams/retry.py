@@ -1,8 +1,34 @@
-"""Retry schedule of webhook deliveries: a fixed interval up to a maximum age, or delays."""
+"""Retry schedule of deliveries: a fixed interval up to a maximum age, or delays; and the
+ladder of retry-topic tiers that serves any delay (pure)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# One retry topic per tier (deliveries.retry.<N>s). A job waiting d seconds sits on the
+# largest tier <= d, then on the largest tier <= what is left, and so on: every message on a
+# tier waits the same time, so each tier is FIFO and its agent only sleeps until its head.
+TIERS_S: tuple[int, ...] = (1, 10, 60, 300, 3600)
+# A job is attempted when it is due within this much (the clock's and the loop's slack).
+DUE_SLACK_S = 0.05
+
+
+def tier_topic_name(tier_s: int) -> str:
+    """The (unprefixed) name of a tier's topic."""
+    return f"deliveries.retry.{tier_s}s"
+
+
+def route(remaining_s: float, tiers: tuple[int, ...] = TIERS_S) -> tuple[int, float]:
+    """The tier to wait on for a job due in remaining_s, and how long to hold it there.
+
+    The hold is the tier's delay, except below the smallest tier, where it is what is left
+    (so a head can be held up by at most the smallest tier's delay).
+    """
+    remaining_s = max(0.0, remaining_s)
+    fitting = [t for t in tiers if t <= remaining_s]
+    if fitting:
+        return fitting[-1], float(fitting[-1])
+    return tiers[0], remaining_s
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,16 @@ dlq_topic = _topic("deliveries.dlq")
 
 # Internal topics.
 follower_topic = _topic("follower")
+backfill_topic = _topic("backfill")
 applied_topic = _topic("monitors.applied")
 transfers_topic = _topic("transfers")
 deliveries_topic = _topic("deliveries")
 retry_topic = _topic("deliveries.retry")
+# Delivery (issue 4): one FIFO retry topic per delay tier, and the delivery log (compacted).
+from streams.retry import TIERS_S, tier_topic_name  # noqa: E402
+
+retry_tier_topics = {t: _topic(tier_topic_name(t)) for t in TIERS_S}
+delivery_log_topic = _topic("deliveries.log")
 
 
 # Tables: each is the fold of the stream that writes it and shares its partitioning.

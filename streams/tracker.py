@@ -166,3 +166,43 @@ def on_reorg(
         if cfg is not None:
             out.append((_event("transfer.reverted", t["entry"], chain, chain_id, 0), cfg))
     return out
+
+
+def on_backfill(
+    state: ChainState,
+    *,
+    chain: str,
+    chain_id: int,
+    number: int,
+    block_hash: str,
+    finality_depth: int,
+    matches: list[tuple[MonitorCfg, Match]],
+) -> list[Emit]:
+    """Fold a re-scanned (older) block: its matches get the event their depth calls for now.
+
+    The head does not move. A block this partition has not reached yet is left to the live
+    stream; one that disagrees with the hash we hold for its number is not canonical. Ids
+    are the live ones, so a re-scan of what was already sent only repeats ids.
+    """
+    heads = state["heads"]
+    if not heads or number > heads[-1][0]:
+        return []
+    known = {int(n): str(h) for n, h in heads}
+    if known.get(number, block_hash) != block_hash:
+        return []
+    head = int(heads[-1][0])
+    out: list[Emit] = []
+    for cfg, m in matches:
+        e = Entry(
+            monitor_id=cfg["id"],
+            side=m["side"],
+            address=m["address"],
+            required=cfg["confirmations"],
+            transfer=m["transfer"],
+        )
+        confs = head - number + 1
+        if confs <= finality_depth:
+            state["pending"].setdefault(entry_key(e), e)
+        etype: EventType = "transfer.seen" if confs < e["required"] else "transfer.confirmed"
+        out.append((_event(etype, e, chain, chain_id, confs), cfg))
+    return out

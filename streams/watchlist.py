@@ -25,6 +25,7 @@ def monitor_cfg(monitor: dict[str, Any]) -> MonitorCfg:
         active=bool(monitor["active"]),
         webhook=monitor.get("webhook"),
         retry=monitor.get("retry"),
+        handler=monitor.get("handler"),
     )
 
 

@@ -39,9 +39,9 @@ def api(
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[DevStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """Broker + anvil (a block per transaction, no timer) + one worker, on free ports."""
-    root = ARTIFACTS / "e2e-stack"
+    root = tmp_path_factory.mktemp("stack")
     cfg = DevConfig(
         root=root,
         broker_port=procs.free_port(),

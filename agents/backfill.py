@@ -1,0 +1,54 @@
+"""Backfill requests (a monitor's start_block): re-scan the range into the blocks topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from agents.sending import send_acked
+from blockhook import metrics
+from blockhook.errors import RpcError
+from chain.backfill import backfill_range
+from chain.follower import BlockSource
+from faust_app import app, settings
+from streams.topics import backfill_topic, blocks_topic
+
+logger = logging.getLogger(__name__)
+
+_sources: dict[str, BlockSource] = {}
+
+
+async def _publish(messages: list[tuple[bytes, bytes]]) -> None:
+    await send_acked(blocks_topic, [(k, v, None) for k, v in messages])
+
+
+@app.agent(backfill_topic)
+async def run_backfills(stream: Any) -> None:
+    """One request at a time per chain; retried until done (blocks are replay-safe)."""
+    async for value in stream:
+        try:
+            req = orjson.loads(value)
+            chain = settings.chain(str(req["chain"]))
+            start = int(req["from"])
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.error("bad backfill request skipped: %s", exc)
+            continue
+        if chain is None:
+            logger.error("backfill for unknown chain %r skipped", req.get("chain"))
+            continue
+        src = _sources.get(chain.name) or _sources.setdefault(chain.name, BlockSource(chain))
+        while True:
+            try:
+                end = int(req["to"]) if req.get("to") is not None else await src.head()
+                n = await backfill_range(src, _publish, start, end, req.get("monitors"))
+                metrics.inc(
+                    "blockhook_backfill_blocks_total", n, "blocks re-scanned", chain=chain.name
+                )
+                logger.info("backfill %s %d..%d done (%d blocks)", chain.name, start, end, n)
+                break
+            except RpcError as exc:
+                logger.warning("backfill %s from %d failed, retrying: %s", chain.name, start, exc)
+                await asyncio.sleep(5)
