@@ -16,7 +16,7 @@ _HEX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 def normalize_address(value: object) -> Address:
     """Lower-case an EVM address; a mixed-case one must carry a valid EIP-55 checksum."""
-    if not isinstance(value, str) or not _HEX_ADDRESS.match(value):
+    if not isinstance(value, str) or not _HEX_ADDRESS.fullmatch(value):
         raise ValueError("not a 0x-prefixed 20-byte hex address")
     body = value[2:]
     if body != body.lower() and body != body.upper() and to_checksum_address(value) != value:
@@ -26,4 +26,4 @@ def normalize_address(value: object) -> Address:
 
 def is_hash32(value: object) -> bool:
     """True for a 0x-prefixed 32-byte hex string."""
-    return isinstance(value, str) and bool(_HEX_HASH.match(value))
+    return isinstance(value, str) and bool(_HEX_HASH.fullmatch(value))

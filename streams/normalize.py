@@ -106,7 +106,7 @@ def normalize_block(
             if not isinstance(topics, list) or not topics:
                 continue
             t0 = str(topics[0]).lower()
-            if t0 not in TRANSFER_TOPICS:
+            if t0 not in TRANSFER_TOPICS or not all(is_hash32(t) for t in topics):
                 continue
             data = lg.get("data", "0x")
             if not isinstance(data, str) or not data.startswith("0x"):

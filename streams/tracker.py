@@ -133,7 +133,10 @@ def on_block(
         every = current["notify"] == "every_confirmation"
         for etype, confs in transitions(e, prev, number, every):
             out.append((_event(etype, e, chain, chain_id, confs), current))
-        if number - e["transfer"]["block_number"] + 1 > finality_depth and idx is None:
+        # Kept past finality until its confirming block has left the heads window, so a
+        # replay of any block still recognised as a replay re-emits its events.
+        age = number - e["transfer"]["block_number"] + 1
+        if age > finality_depth + e["required"] and idx is None:
             del state["pending"][key]
     for key, t in list(state["reverted"].items()):
         if number - t["at"] > finality_depth:

@@ -207,9 +207,9 @@ def dead_letter() -> dict[str, Any]:
                 "response": None,
             },
         ],
-        "first_at": 1_795_262_400.25,
+        "first_at": "2026-11-21T12:00:00Z",
         "redelivery_of": None,
-        "next_attempt_at": 1_795_262_410.25,
+        "next_attempt_at": None,
         "status": "failed",
     }
 
