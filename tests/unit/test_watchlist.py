@@ -78,6 +78,7 @@ def test_cfg_has_no_address_list() -> None:
         "active": True,
         "webhook": {"url": "https://example.com/hook", "secret": None},
         "retry": None,
+        "handler": None,
     }
 
 
