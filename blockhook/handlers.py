@@ -123,9 +123,11 @@ async def run_command(argv: list[str], event: dict[str, Any], timeout_s: float) 
             if proc.returncode != 0:
                 err = f"exit status {proc.returncode}"
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
             err = f"timeout after {timeout_s:g}s (killed)"
+        finally:
+            if proc.returncode is None:  # timed out or cancelled: leave no process behind
+                proc.kill()
+                await asyncio.shield(proc.wait())
     return Attempt(
         at=started,
         status_code=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -32,9 +32,15 @@ def new_secret() -> str:
 class Webhook(BaseModel):
     """Where events go and the secret that signs them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     url: str = Field(min_length=1, max_length=2048)
     secret: str | None = Field(default=None, max_length=200)
+    # Secret rotation (set by PATCH when the secret changes): the previous secret signs too,
+    # beside the new one, until it expires.
+    previous_secret: str | None = Field(default=None, max_length=200)
+    previous_secret_expires_at: str | None = Field(
+        default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+    )
 
     @field_validator("url")
     @classmethod
@@ -48,7 +54,7 @@ class Webhook(BaseModel):
             raise ValueError("webhook url must not carry credentials")
         return v
 
-    @field_validator("secret")
+    @field_validator("secret", "previous_secret")
     @classmethod
     def _secret(cls, v: str | None) -> str | None:
         if v is None:
@@ -67,10 +73,35 @@ class Webhook(BaseModel):
         return v
 
 
+class PythonHandler(BaseModel):
+    """An in-process Python callback: 'package.module:function', called with the event
+    (sync or async); an exception is a failed attempt. Allowed by delivery.python_handlers."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["python"]
+    target: str = Field(
+        max_length=300,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$",
+    )
+
+
+class CommandHandler(BaseModel):
+    """A command run without a shell, the event in BLOCKHOOK_EVENT_TYPE and BLOCKHOOK_EVENT;
+    exit status 0 is success. Its program must be listed in delivery.command_handlers."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1, max_length=100)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+Handler = Annotated[PythonHandler | CommandHandler, Field(discriminator="kind")]
+
+
 class Retry(BaseModel):
     """A per-monitor retry policy: a fixed interval with a maximum age, or explicit delays."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     interval_s: float | None = Field(default=None, gt=0, le=86_400)
     max_age_s: float | None = Field(default=None, gt=0, le=30 * 86_400)
     delays_s: list[float] | None = Field(default=None, min_length=1, max_length=100)
@@ -90,7 +121,7 @@ class Retry(BaseModel):
 class MonitorFields(BaseModel):
     """The fields a client may set on a monitor (shared by create and topic records)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(default="", max_length=200)
     chain: str = Field(min_length=1, max_length=32)
     addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
@@ -103,8 +134,15 @@ class MonitorFields(BaseModel):
     notify: Literal["threshold", "every_confirmation"] = "threshold"
     start_block: int | None = Field(default=None, ge=0)
     webhook: Webhook | None = None
+    handler: Handler | None = None
     retry: Retry | None = None
     active: bool = True
+
+    @model_validator(mode="after")
+    def _one_target(self) -> MonitorFields:
+        if self.webhook is not None and self.handler is not None:
+            raise ValueError("give either webhook or handler, not both")
+        return self
 
     @field_validator("addresses", "tokens")
     @classmethod
@@ -138,7 +176,7 @@ class Monitor(MonitorFields):
 class MonitorPatch(BaseModel):
     """Body of PATCH /v1/monitors/{id}: any field but id and chain, plus list edits."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(default=None, max_length=200)
     addresses: list[str] | None = Field(default=None, max_length=MAX_ADDRESSES)
     add_addresses: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
@@ -151,6 +189,7 @@ class MonitorPatch(BaseModel):
     confirmations: int | None = Field(default=None, ge=1, le=10_000)
     notify: Literal["threshold", "every_confirmation"] | None = None
     webhook: Webhook | None = None
+    handler: Handler | None = None
     retry: Retry | None = None
     active: bool | None = None
 
