@@ -16,6 +16,17 @@ from blockhook.errors import ConfigError
 
 
 @dataclass
+class ExtraChain:
+    """Another local anvil chain started beside the main one (tests of several chains)."""
+
+    name: str
+    chain_id: int
+    port: int
+    confirmations: int = 2
+    finality_depth: int = 16
+
+
+@dataclass
 class DevConfig:
     """What `blockhook dev` (and the end-to-end tests) start."""
 
@@ -32,6 +43,7 @@ class DevConfig:
     poll_interval_s: float = 0.2
     partitions: int = 4
     extra: dict[str, object] = field(default_factory=dict)
+    extra_chains: list[ExtraChain] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -65,6 +77,18 @@ class DevConfig:
             f"poll_interval_s = {self.poll_interval_s}",
             "start_block = 0" if not self.rpc else "",
         ]
+        for c in self.extra_chains:
+            lines += [
+                "",
+                "[[chains]]",
+                f'name = "{c.name}"',
+                f"chain_id = {c.chain_id}",
+                f'rpc_urls = ["http://127.0.0.1:{c.port}"]',
+                f"confirmations = {c.confirmations}",
+                f"finality_depth = {c.finality_depth}",
+                f"poll_interval_s = {self.poll_interval_s}",
+                "start_block = 0",
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -85,6 +109,7 @@ class DevStack:
         self.cfg = cfg
         self.broker: subprocess.Popen[bytes] | None = None
         self.anvil: subprocess.Popen[bytes] | None = None
+        self.extra_anvils: list[subprocess.Popen[bytes]] = []
         self.worker: subprocess.Popen[bytes] | None = None
         self.config_path = cfg.root / "blockhook.toml"
 
@@ -99,6 +124,12 @@ class DevStack:
         if c.rpc is None:
             self.anvil = procs.start_anvil(
                 c.anvil_port, c.root / "logs/anvil.log", c.block_time, c.chain_id
+            )
+        for x in c.extra_chains:
+            self.extra_anvils.append(
+                procs.start_anvil(
+                    x.port, c.root / f"logs/anvil-{x.name}.log", c.block_time, x.chain_id
+                )
             )
 
     def start_worker(self) -> None:
@@ -132,4 +163,6 @@ class DevStack:
         """Stop everything, worker first."""
         procs.stop(self.worker)
         procs.stop(self.anvil, 5)
+        for a in self.extra_anvils:
+            procs.stop(a, 5)
         procs.stop(self.broker, 5)

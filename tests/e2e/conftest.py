@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from blockhook import procs
-from blockhook.devstack import DevConfig, DevStack
+from blockhook.devstack import DevConfig, DevStack, ExtraChain
 from tests.e2e.receiver import Receiver
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -51,6 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         confirmations=3,
         finality_depth=16,
         poll_interval_s=0.2,
+        extra_chains=[ExtraChain("second", 31338, procs.free_port(), confirmations=2)],
     )
     s = DevStack(cfg)
     try:

@@ -1,0 +1,54 @@
+"""Two anvil chains at once, each with its own chain id and confirmation count."""
+
+from __future__ import annotations
+
+import pytest
+
+from blockhook import chaintools as ct
+from blockhook.devstack import DevStack
+from tests.e2e.conftest import api
+from tests.e2e.receiver import Receiver
+from tests.e2e.test_pipeline import FUNDER, by_tx, fresh_address
+
+pytestmark = pytest.mark.e2e
+
+
+def test_two_chains_with_different_confirmations(stack: DevStack, receiver: Receiver) -> None:
+    second = stack.cfg.extra_chains[0]
+    rpc1, rpc2 = stack.cfg.rpc_url, f"http://127.0.0.1:{second.port}"
+    watched = fresh_address(30)
+    for chain in ("local", "second"):
+        body = {
+            "chain": chain,
+            "addresses": [watched],
+            "webhook": {"url": f"{receiver.url}/{chain}"},
+        }
+        status, m = api(stack, "POST", "/v1/monitors", body)
+        assert status == 201, m
+        assert m["confirmations"] == (3 if chain == "local" else 2)
+    tx1 = ct.send_eth(rpc1, FUNDER, watched, 31337)
+    tx2 = ct.send_eth(rpc2, FUNDER, watched, 31338)
+    ct.mine(rpc1, 3)
+    ct.mine(rpc2, 3)
+    ev1 = receiver.wait_for(
+        lambda e: by_tx(e, tx1) == ["transfer.seen", "transfer.confirmed"], path="/local"
+    )
+    ev2 = receiver.wait_for(
+        lambda e: by_tx(e, tx2) == ["transfer.seen", "transfer.confirmed"], path="/second"
+    )
+    c1 = next(e for e in ev1 if e["type"] == "transfer.confirmed")
+    c2 = next(e for e in ev2 if e["type"] == "transfer.confirmed")
+    assert (c1["chain"], c1["chain_id"], c1["required_confirmations"], c1["amount"]) == (
+        "local",
+        31337,
+        3,
+        "31337",
+    )
+    assert (c2["chain"], c2["chain_id"], c2["required_confirmations"], c2["amount"]) == (
+        "second",
+        31338,
+        2,
+        "31338",
+    )
+    assert c2["confirmations"] == 2
+    assert all(e["chain"] == "local" for e in ev1) and all(e["chain"] == "second" for e in ev2)
