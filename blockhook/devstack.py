@@ -24,6 +24,8 @@ class ExtraChain:
     port: int
     confirmations: int = 2
     finality_depth: int = 16
+    rpc_urls: list[str] | None = None  # default: the anvil itself
+    rpc_timeout_s: float = 10.0
 
 
 @dataclass
@@ -83,7 +85,8 @@ class DevConfig:
                 "[[chains]]",
                 f'name = "{c.name}"',
                 f"chain_id = {c.chain_id}",
-                f'rpc_urls = ["http://127.0.0.1:{c.port}"]',
+                f"rpc_urls = {json.dumps(c.rpc_urls or [f'http://127.0.0.1:{c.port}'])}",
+                f"rpc_timeout_s = {c.rpc_timeout_s}",
                 f"confirmations = {c.confirmations}",
                 f"finality_depth = {c.finality_depth}",
                 f"poll_interval_s = {self.poll_interval_s}",

@@ -13,6 +13,7 @@ import pytest
 
 from blockhook import procs
 from blockhook.devstack import DevConfig, DevStack, ExtraChain
+from tests.e2e.flaky_rpc import FlakyRpc
 from tests.e2e.receiver import Receiver
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -39,8 +40,23 @@ def api(
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    """Broker + anvil (a block per transaction, no timer) + one worker, on free ports."""
+def flaky_rpc() -> Iterator[FlakyRpc]:
+    """A misbehaving proxy in front of the `flaky` chain's anvil (started with the stack)."""
+    proxy = FlakyRpc(upstream=f"http://127.0.0.1:{FLAKY_ANVIL_PORT}", port=procs.free_port())
+    yield proxy.start()
+    proxy.stop()
+
+
+FLAKY_ANVIL_PORT = procs.free_port()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, flaky_rpc: FlakyRpc) -> Iterator[DevStack]:
+    """Broker + anvils (a block per transaction, no timer) + one worker, on free ports.
+
+    Chains: `local` (3 confirmations), `second` (2), and `flaky` (2), whose worker reads it
+    through a dead URL first and then the misbehaving proxy (fail-over and fault tolerance).
+    """
     root = tmp_path_factory.mktemp("stack")
     cfg = DevConfig(
         root=root,
@@ -51,7 +67,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         confirmations=3,
         finality_depth=16,
         poll_interval_s=0.2,
-        extra_chains=[ExtraChain("second", 31338, procs.free_port(), confirmations=2)],
+        extra_chains=[
+            ExtraChain("second", 31338, procs.free_port(), confirmations=2),
+            ExtraChain(
+                "flaky",
+                31339,
+                FLAKY_ANVIL_PORT,
+                confirmations=2,
+                rpc_timeout_s=1.0,
+                rpc_urls=[f"http://127.0.0.1:{procs.free_port()}", flaky_rpc.url],
+            ),
+        ],
     )
     s = DevStack(cfg)
     try:

@@ -7,6 +7,7 @@ import pytest
 from blockhook import chaintools as ct
 from blockhook.devstack import DevStack
 from tests.e2e.conftest import api
+from tests.e2e.flaky_rpc import FlakyRpc
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER, by_tx, fresh_address
 
@@ -52,3 +53,25 @@ def test_two_chains_with_different_confirmations(stack: DevStack, receiver: Rece
     )
     assert c2["confirmations"] == 2
     assert all(e["chain"] == "local" for e in ev1) and all(e["chain"] == "second" for e in ev2)
+
+
+def test_flaky_node_behind_a_dead_url_misses_nothing(
+    stack: DevStack, receiver: Receiver, flaky_rpc: FlakyRpc
+) -> None:
+    flaky = next(c for c in stack.cfg.extra_chains if c.name == "flaky")
+    rpc = f"http://127.0.0.1:{flaky.port}"  # the test talks to anvil directly
+    watched = fresh_address(31)
+    body = {"chain": "flaky", "addresses": [watched], "webhook": {"url": f"{receiver.url}/flaky"}}
+    assert api(stack, "POST", "/v1/monitors", body)[0] == 201
+    txs = [ct.send_eth(rpc, FUNDER, watched, 700 + i) for i in range(12)]
+    ct.mine(rpc, 3)
+    evs = receiver.wait_for(
+        lambda e: all("transfer.confirmed" in by_tx(e, t) for t in txs),
+        timeout_s=120,
+        path="/flaky",
+    )
+    confirmed = sorted(int(e["amount"]) for e in evs if e["type"] == "transfer.confirmed")
+    assert confirmed == [700 + i for i in range(12)]
+    assert all(e["chain_id"] == 31339 for e in evs)
+    faults = {k: v for k, v in flaky_rpc.counts.items() if k != "ok" and v}
+    assert len(faults) >= 4, f"the proxy should have misbehaved in several ways: {faults}"

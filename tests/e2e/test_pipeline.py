@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -189,5 +190,5 @@ def test_failing_endpoint_is_retried_with_the_same_webhook_id(
     assert {r.headers["webhook-id"] for r in hits} == {hits[0].event["id"]}
     assert [r.event["type"] for r in hits] == ["transfer.confirmed"] * 3
     assert hits[0].event["tx_hash"] == tx
-    gaps = [b.at - a.at for a, b in zip(hits, hits[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
     assert all(g >= 0.9 for g in gaps), gaps
