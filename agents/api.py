@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,10 +12,12 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from agents.api_deliveries import add_delivery_routes
 from agents.readmodel import MonitorsView
 from agents.sending import send_acked
 from blockhook import metrics
 from blockhook.errors import ApiError
+from blockhook.handlers import handler_refusal
 from blockhook.settings import Settings
 from blockhook.webhooks import check_url_host
 from schemas.monitor import (
@@ -25,6 +28,7 @@ from schemas.monitor import (
     finalize_monitor,
     new_monitor_id,
 )
+from streams.deliveryjob import iso_utc
 from streams.watchlist import monitor_digest
 
 logger = logging.getLogger(__name__)
@@ -87,6 +91,26 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
         raise _validation_error(exc) from exc
 
 
+def rotate_secret(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, s: Settings
+) -> dict[str, Any] | None:
+    """Secret rotation: when a PATCH changes the secret, the old one keeps signing beside
+    the new one for delivery.secret_rotation_s; otherwise the rotation state carries over."""
+    if not new or not old:
+        return new
+    new = dict(new)
+    if new.get("secret") and old.get("secret") and new["secret"] != old["secret"]:
+        if "previous_secret" not in new or new.get("previous_secret") is None:
+            until = time.time() + s.delivery.secret_rotation_s
+            new["previous_secret"] = old["secret"]
+            new["previous_secret_expires_at"] = iso_utc(until)
+    else:
+        for k in ("previous_secret", "previous_secret_expires_at"):
+            if new.get(k) is None and old.get(k) is not None:
+                new[k] = old[k]
+    return new
+
+
 class Api:
     """Route handlers bound to settings, the monitors view and a topic publisher."""
 
@@ -114,6 +138,7 @@ class Api:
         a.router.add_get("/v1/monitors/{id}", self.get_monitor)
         a.router.add_patch("/v1/monitors/{id}", self.patch_monitor)
         a.router.add_delete("/v1/monitors/{id}", self.delete_monitor)
+        add_delivery_routes(a, self.s, lambda: self.view.monitors)  # /v1/deliveries (issue 4)
         return a
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -129,6 +154,14 @@ class Api:
         )
         if why is not None:
             raise ApiError(422, "webhook_url_forbidden", why, "webhook.url")
+
+    def _check_handler(self, handler: dict[str, Any] | None) -> None:
+        """Python and command handlers run on the worker: only those the operator listed."""
+        if handler:
+            d = self.s.delivery
+            why = handler_refusal(handler, d.python_handlers, d.command_handlers)
+            if why is not None:
+                raise ApiError(422, "handler_forbidden", why, "handler")
 
     async def _publish(self, monitor_id: str, monitor: dict[str, Any] | None) -> None:
         value = orjson.dumps(monitor) if monitor is not None else None
@@ -152,6 +185,7 @@ class Api:
         monitor = self._finish(body, monitor_id)
         if body.webhook is not None:
             await self._check_webhook(body.webhook.url)
+        self._check_handler(monitor.get("handler"))
         await self._publish(monitor_id, monitor)
         return json_response(monitor, 201)
 
@@ -189,6 +223,7 @@ class Api:
         merged = {**current, **fields}
         if fields.get("webhook") and not fields["webhook"].get("secret") and current.get("webhook"):
             merged["webhook"]["secret"] = current["webhook"].get("secret")
+        merged["webhook"] = rotate_secret(current.get("webhook"), merged.get("webhook"), self.s)
         addresses = [a for a in merged.get("addresses", []) if a not in remove]
         known = set(addresses)
         addresses += [a for a in add if a not in known and not known.add(a)]  # type: ignore[func-returns-value]
@@ -200,6 +235,8 @@ class Api:
         monitor = self._finish(body, current["id"])
         if patch.webhook is not None:
             await self._check_webhook(patch.webhook.url)
+        if "handler" in fields:
+            self._check_handler(monitor.get("handler"))
         await self._publish(current["id"], monitor)
         return json_response(monitor)
 

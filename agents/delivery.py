@@ -133,42 +133,56 @@ class Deliverer:
         rec = log_record(job, status, now)
         return (delivery_log_topic, job["id"].encode(), orjson.dumps(rec))
 
+    async def _chain(
+        self, jobs: list[dict[str, Any]], started: dict[str, float], results: dict[str, Attempt]
+    ) -> None:
+        for job in jobs:
+            results[job["id"]] = await self._bounded(job, started)
+
     async def first_attempts(self, jobs: list[dict[str, Any]]) -> list[Out]:
-        """The main path: attempt concurrently; hand what is slow to the retry path."""
+        """The main path: attempt concurrently; hand what is slow to the retry path.
+
+        The events of one transfer for one monitor are attempted one after the other, in
+        the order they came (seen before confirmed); everything else at once."""
         now = time.time()
         out: list[Out] = []
-        tasks: dict[asyncio.Task[Attempt], dict[str, Any]] = {}
-        started: dict[str, float] = {}
+        chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        attempted: list[dict[str, Any]] = []
         for job in jobs:
             if self.is_slow(target_of(job)):
                 job["next_attempt_at"] = now  # due at once, on the retry path
                 out.append(self.requeue(job, now))
                 metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
             else:
-                tasks[asyncio.ensure_future(self._bounded(job, started))] = job
-        if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=self.s.delivery.fast_timeout_s)
-            now = time.time()
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            mono = time.monotonic()
-            for t, job in tasks.items():
-                if t in done and not t.cancelled() and t.exception() is None:
-                    out += self.outcome(job, t.result(), now)
-                    continue
-                if t in done:
-                    logger.error("attempt of %s raised: %r", job["id"], t.exception())
-                target = target_of(job)
-                ran = started.get(job["id"])
-                if ran is not None and mono - ran >= self.s.delivery.fast_timeout_s * 0.9:
-                    if target not in self.slow:
-                        logger.warning("%s is slow: off the main path for now", target)
-                    self.slow[target] = mono
-                job["next_attempt_at"] = now
-                out.append(self.requeue(job, now))
-                metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
+                key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
+                chains.setdefault(key, []).append(job)
+                attempted.append(job)
+        if not chains:
+            return out
+        started: dict[str, float] = {}
+        results: dict[str, Attempt] = {}
+        tasks = [asyncio.ensure_future(self._chain(c, started, results)) for c in chains.values()]
+        _, pending = await asyncio.wait(tasks, timeout=self.s.delivery.fast_timeout_s)
+        for t in pending:
+            t.cancel()
+        for r in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(r, Exception):
+                logger.error("delivery attempt raised: %r", r)
+        now, mono = time.time(), time.monotonic()
+        for job in attempted:
+            result = results.get(job["id"])
+            if result is not None:
+                out += self.outcome(job, result, now)
+                continue
+            target = target_of(job)
+            ran = started.get(job["id"])
+            if ran is not None and mono - ran >= self.s.delivery.fast_timeout_s * 0.9:
+                if target not in self.slow:
+                    logger.warning("%s is slow: off the main path for now", target)
+                self.slow[target] = mono
+            job["next_attempt_at"] = now
+            out.append(self.requeue(job, now))
+            metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
         return out
 
     async def due_attempts(self, jobs: list[dict[str, Any]]) -> list[Out]:
