@@ -59,9 +59,14 @@ class RpcClient:
         ) as resp:
             if resp.status != 200:
                 raise RpcError(f"{url}: HTTP {resp.status}")
-            body = await resp.content.read(MAX_RESPONSE_BYTES + 1)
-            if len(body) > MAX_RESPONSE_BYTES:
-                raise RpcError(f"{url}: response too large")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_any():  # read() would stop at one chunk
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise RpcError(f"{url}: response larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
             try:
                 return orjson.loads(body)
             except orjson.JSONDecodeError as exc:

@@ -1,0 +1,81 @@
+"""Addresses added while blocks stream: every block after an add's acceptance is matched."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from blockhook import chaintools as ct
+from blockhook.devstack import DevStack
+from tests.e2e.conftest import api
+from tests.e2e.receiver import Receiver
+from tests.e2e.test_pipeline import FUNDER
+
+pytestmark = pytest.mark.e2e
+
+
+def test_thousand_addresses_added_in_batches_while_mining(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    rpc = stack.cfg.rpc_url
+    base = random.Random(42).randrange(1 << 100)
+    addresses = [f"0x{base + i:040x}" for i in range(1000)]
+    status, mon = api(
+        stack,
+        "POST",
+        "/v1/monitors",
+        {
+            "chain": "local",
+            "addresses": [],
+            "confirmations": 1,
+            "webhook": {"url": receiver.url + "/grow"},
+        },
+    )
+    assert status == 201
+    accepted: list[str] = []
+    sent: list[tuple[str, str]] = []  # (tx, address) sent after the address was accepted
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def traffic() -> None:
+        rng = random.Random(7)
+        try:
+            while not stop.is_set():
+                if accepted:
+                    # prefer the newest batch: the race with the add is what is tested
+                    pool = accepted[-20:] if rng.random() < 0.7 else accepted
+                    to = rng.choice(pool)
+                    sent.append((ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[3], to, 1), to))
+                else:
+                    ct.mine(rpc, 1)
+                time.sleep(0.01)
+        except BaseException as exc:  # noqa: BLE001  (reported by the test below)
+            errors.append(exc)
+
+    t = threading.Thread(target=traffic, daemon=True)
+    t.start()
+    try:
+        for i in range(0, len(addresses), 20):
+            batch = addresses[i : i + 20]
+            status, out = api(stack, "PATCH", f"/v1/monitors/{mon['id']}", {"add_addresses": batch})
+            assert status == 200, out
+            accepted.extend(batch)  # accepted now: any later block must match
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        t.join(30)
+    assert not errors, errors
+    assert len(accepted) == 1000 and len(sent) > 100
+    want = {tx for tx, _ in sent}
+    evs = receiver.wait_for(
+        lambda e: want <= {x["tx_hash"] for x in e}, timeout_s=120, path="/grow"
+    )
+    got = {e["tx_hash"]: e for e in evs}
+    for tx, to in sent:
+        assert got[tx]["to"] == to and got[tx]["type"] == "transfer.confirmed"
+    status, final = api(stack, "GET", f"/v1/monitors/{mon['id']}")
+    assert status == 200 and set(final["addresses"]) == set(addresses)
+    _ = FUNDER
