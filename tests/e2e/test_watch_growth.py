@@ -52,7 +52,7 @@ def test_thousand_addresses_added_in_batches_while_mining(
                 else:
                     ct.mine(rpc, 1)
                 time.sleep(0.01)
-        except BaseException as exc:  # noqa: BLE001  (reported by the test below)
+        except BaseException as exc:
             errors.append(exc)
 
     t = threading.Thread(target=traffic, daemon=True)
