@@ -48,10 +48,11 @@ def policy_default(s: Settings) -> RetryPolicy:
 
 
 def target_of(job: dict[str, Any]) -> str:
-    """What concurrency limits and the slow-host list count by: host:port, or the handler."""
+    """What concurrency limits and the slow list count by: the endpoint (URL without its
+    query), so a hanging path does not hold up another path on the same host."""
     if job.get("kind", "webhook") == "webhook":
         parts = urlsplit(str(job.get("url", "")))
-        return parts.netloc.lower()
+        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
     return str(job.get("url", ""))
 
 
@@ -228,7 +229,6 @@ def deliverer() -> Deliverer:
             allow_loopback=settings.allow_loopback_webhooks,
             allow_private=settings.allow_private_webhooks,
             limit=d.concurrency,
-            limit_per_host=d.per_host,
         )
         _deliverer = Deliverer(settings, sender)
     return _deliverer

@@ -101,13 +101,11 @@ class WebhookSender:
         allow_loopback: bool,
         allow_private: bool,
         limit: int = 256,
-        limit_per_host: int = 16,
     ) -> None:
         self.timeout_s = timeout_s
         self.allow_loopback = allow_loopback
         self.allow_private = allow_private
         self.limit = limit
-        self.limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -115,7 +113,7 @@ class WebhookSender:
             connector = aiohttp.TCPConnector(
                 resolver=GuardedResolver(self.allow_loopback, self.allow_private),
                 limit=self.limit,
-                limit_per_host=self.limit_per_host,
+                limit_per_host=0,  # bounded per endpoint by the caller (not per host)
                 ttl_dns_cache=10,
             )
             self._session = aiohttp.ClientSession(

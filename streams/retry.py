@@ -8,7 +8,7 @@ from dataclasses import dataclass
 # One retry topic per tier (deliveries.retry.<N>s). A job waiting d seconds sits on the
 # largest tier <= d, then on the largest tier <= what is left, and so on: every message on a
 # tier waits the same time, so each tier is FIFO and its agent only sleeps until its head.
-TIERS_S: tuple[int, ...] = (1, 10, 60, 300, 3600)
+TIERS_S: tuple[int, ...] = (1, 5, 30, 300, 3600)
 # A job is attempted when it is due within this much (the clock's and the loop's slack).
 DUE_SLACK_S = 0.05
 
