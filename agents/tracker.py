@@ -14,13 +14,15 @@ from blockhook import metrics
 from faust_app import app
 from streams.deliveryjob import delivery_job
 from streams.match import match, watch_key
-from streams.records import Match, MonitorCfg
+from streams.records import Match, MonitorCfg, Owner
 from streams.topics import (
     deliveries_topic,
     events_topic,
     monitor_cfg_table,
+    owners_table,
     tracker_table,
     transfers_topic,
+    wallet_monitors_table,
     watch_table,
 )
 from streams.tracker import ChainState, Emit, empty_state, on_backfill, on_block, on_reorg
@@ -42,9 +44,27 @@ class PartitionView:
         return self._cfg[mid]
 
     @staticmethod
-    def monitors(chain: str, address: str) -> list[str]:
-        raw = watch_table.get(watch_key(chain, address).encode())
-        return cast(list[str], orjson.loads(raw)) if raw else []
+    def owner(chain: str, address: str) -> Owner | None:
+        raw = owners_table.get(watch_key(chain, address).encode())
+        return cast(Owner, orjson.loads(raw)) if raw else None
+
+    def monitors(self, chain: str, m: Match) -> list[str]:
+        """Monitors of the address itself, and of the wallet the address belongs to."""
+        raw = watch_table.get(watch_key(chain, m["address"]).encode())
+        ids: list[str] = orjson.loads(raw) if raw else []
+        owner = m.get("owner")
+        if owner is not None:
+            raw_w = wallet_monitors_table.get(f"{self.p}:{owner['wallet_id']}".encode())
+            ids += [i for i in (orjson.loads(raw_w) if raw_w else []) if i not in ids]
+        return ids
+
+    def with_owners(self, chain: str, items: list[Match]) -> list[Match]:
+        """Items whose address was derived from a wallet carry its owner."""
+        out: list[Match] = []
+        for m in items:
+            owner = self.owner(chain, m["address"])
+            out.append({**m, "owner": owner} if owner else m)
+        return out
 
 
 def _apply_watch(msg: dict[str, Any]) -> None:
@@ -63,6 +83,35 @@ def _apply_watch(msg: dict[str, Any]) -> None:
             watch_table[k] = orjson.dumps(ids)
         elif raw:
             watch_table.pop(k, None)
+
+
+def _apply_cfg(p: int, msg: dict[str, Any]) -> None:
+    """Store a monitor's config and keep the wallet → monitors index of this partition."""
+    k = f"{p}:{msg['id']}".encode()
+    raw_old = monitor_cfg_table.get(k)
+    old_w = set(orjson.loads(raw_old).get("wallet_ids") or []) if raw_old else set()
+    new_cfg = msg.get("cfg")
+    new_w = set(new_cfg.get("wallet_ids") or []) if new_cfg else set()
+    for w in old_w ^ new_w:
+        wk = f"{p}:{w}".encode()
+        raw = wallet_monitors_table.get(wk)
+        ids = [i for i in (orjson.loads(raw) if raw else []) if i != msg["id"]]
+        if w in new_w:
+            ids.append(str(msg["id"]))
+        if ids:
+            wallet_monitors_table[wk] = orjson.dumps(ids)
+        elif raw:
+            wallet_monitors_table.pop(wk, None)
+    if new_cfg is None:
+        monitor_cfg_table.pop(k, None)
+    else:
+        monitor_cfg_table[k] = orjson.dumps(new_cfg)
+
+
+def _apply_owner(msg: dict[str, Any]) -> None:
+    """A derived address: remember whose it is (its wallet and user_ref)."""
+    k = watch_key(str(msg["chain"]), str(msg["address"])).encode()
+    owners_table[k] = orjson.dumps({"wallet_id": msg["wallet_id"], "user_ref": msg["user_ref"]})
 
 
 def _load_state(p: int, chain: str) -> ChainState:
@@ -98,11 +147,9 @@ async def track(stream: Any) -> None:
             logger.error("unreadable transfers message skipped: %s", exc)
             continue
         if kind == "cfg":
-            k = f"{p}:{msg['id']}".encode()
-            if msg.get("cfg") is None:
-                monitor_cfg_table.pop(k, None)
-            else:
-                monitor_cfg_table[k] = orjson.dumps(msg["cfg"])
+            _apply_cfg(p, msg)
+        elif kind == "owner":
+            _apply_owner(msg)
         elif kind == "watch":
             _apply_watch(msg)
         elif kind in ("block", "reorg", "backfill"):
@@ -110,8 +157,8 @@ async def track(stream: Any) -> None:
             chain = str(msg["chain"])
             state = _load_state(p, chain)
             if kind in ("block", "backfill"):
-                items = cast(list[Match], msg.get("items", []))
-                matched = match(items, partial(PartitionView.monitors, chain), view.cfg)
+                items = view.with_owners(chain, cast(list[Match], msg.get("items", [])))
+                matched = match(items, partial(view.monitors, chain), view.cfg)
                 only = set(msg.get("monitors") or [])
                 matched = [
                     (c, m)

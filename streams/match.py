@@ -49,13 +49,13 @@ def monitor_accepts(cfg: MonitorCfg, side: str, t: Transfer) -> bool:
 
 def match(
     items: Iterable[Match],
-    monitors_for: Callable[[str], Iterable[str]],
+    monitors_for: Callable[[Match], Iterable[str]],
     cfg_for: Callable[[str], MonitorCfg | None],
 ) -> list[tuple[MonitorCfg, Match]]:
     """Pairs of (monitor, routed transfer) that the monitors of each address accept."""
     out: list[tuple[MonitorCfg, Match]] = []
     for m in items:
-        for mid in monitors_for(m["address"]):
+        for mid in monitors_for(m):
             cfg = cfg_for(mid)
             if cfg is not None and monitor_accepts(cfg, m["side"], m["transfer"]):
                 out.append((cfg, m))

@@ -75,12 +75,20 @@ class Transfer(TypedDict):
     amount: str
 
 
+class Owner(TypedDict):
+    """Who a derived address belongs to: the wallet and the customer reference."""
+
+    wallet_id: str
+    user_ref: str
+
+
 class Match(TypedDict):
     """A transfer routed to one watched address, with the side that address is on."""
 
     address: str
     side: Literal["in", "out"]
     transfer: Transfer
+    owner: NotRequired[Owner | None]
 
 
 class MonitorCfg(TypedDict):
@@ -95,6 +103,7 @@ class MonitorCfg(TypedDict):
     confirmations: int
     notify: Literal["threshold", "every_confirmation"]
     active: bool
+    wallet_ids: NotRequired[list[str]]
     webhook: NotRequired[dict[str, str | None] | None]
     retry: NotRequired[dict[str, object] | None]
     handler: NotRequired[dict[str, object] | None]  # python/command handlers (delivery)

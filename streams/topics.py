@@ -43,4 +43,6 @@ cursors_table = app.Table("cursors", partitions=P, key_type=bytes, value_type=by
 monitors_table = app.Table("monitors", partitions=P, key_type=bytes, value_type=bytes)
 watch_table = app.Table("watch", partitions=P, key_type=bytes, value_type=bytes)
 monitor_cfg_table = app.Table("monitor_cfg", partitions=P, key_type=bytes, value_type=bytes)
+owners_table = app.Table("owners", partitions=P, key_type=bytes, value_type=bytes)
+wallet_monitors_table = app.Table("wallet_monitors", partitions=P, key_type=bytes, value_type=bytes)
 tracker_table = app.Table("tracker", partitions=P, key_type=bytes, value_type=bytes)

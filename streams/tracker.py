@@ -9,10 +9,10 @@ commit never loses an event: at worst a receiver sees a duplicate it can drop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from streams.events import EventType, build_event
-from streams.records import Match, MonitorCfg, Transfer
+from streams.records import Match, MonitorCfg, Owner, Transfer
 
 
 class Entry(TypedDict):
@@ -23,6 +23,7 @@ class Entry(TypedDict):
     address: str
     required: int
     transfer: Transfer
+    owner: NotRequired[Owner | None]
 
 
 class Tombstone(TypedDict):
@@ -58,6 +59,7 @@ def entry_key(e: Entry) -> str:
 def _event(
     etype: EventType, e: Entry, chain: str, chain_id: int, confirmations: int
 ) -> dict[str, Any]:
+    owner = e.get("owner")
     return build_event(
         etype=etype,
         transfer=e["transfer"],
@@ -67,6 +69,8 @@ def _event(
         chain_id=chain_id,
         confirmations=confirmations,
         required=e["required"],
+        wallet_id=owner["wallet_id"] if owner else None,
+        user_ref=owner["user_ref"] if owner else None,
     )
 
 
@@ -119,6 +123,7 @@ def on_block(
             address=m["address"],
             required=cfg["confirmations"],
             transfer=m["transfer"],
+            owner=m.get("owner"),
         )
         state["pending"].setdefault(entry_key(e), e)
 
@@ -202,6 +207,7 @@ def on_backfill(
             address=m["address"],
             required=cfg["confirmations"],
             transfer=m["transfer"],
+            owner=m.get("owner"),
         )
         confs = head - number + 1
         if confs <= finality_depth:

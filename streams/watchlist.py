@@ -23,6 +23,7 @@ def monitor_cfg(monitor: dict[str, Any]) -> MonitorCfg:
         confirmations=int(monitor["confirmations"]),
         notify=monitor["notify"],
         active=bool(monitor["active"]),
+        wallet_ids=list(monitor.get("wallet_ids") or []),
         webhook=monitor.get("webhook"),
         retry=monitor.get("retry"),
         handler=monitor.get("handler"),

@@ -184,11 +184,11 @@ def test_match_pairs_monitors_with_accepted_items(make_cfg, make_transfer) -> No
         "mon_off": make_cfg(id="mon_off", active=False),
     }
     watch = {B: ["mon_in", "mon_out", "mon_gone"], A: ["mon_out", "mon_off"]}
-    pairs = match(items, lambda a: watch.get(a, []), cfgs.get)
+    pairs = match(items, lambda m: watch.get(m["address"], []), cfgs.get)
     got = sorted((cfg["id"], m["address"], m["side"]) for cfg, m in pairs)
     assert got == [("mon_in", B, "in"), ("mon_out", A, "out")]
 
 
 def test_match_nothing_watched(make_transfer) -> None:
     items = [m for ms in route("local", [make_transfer()], 4).values() for m in ms]
-    assert match(items, lambda a: [], lambda mid: None) == []
+    assert match(items, lambda m: [], lambda mid: None) == []

@@ -76,6 +76,7 @@ def test_cfg_has_no_address_list() -> None:
         "confirmations": 3,
         "notify": "threshold",
         "active": True,
+        "wallet_ids": [],
         "webhook": {"url": "https://example.com/hook", "secret": None},
         "retry": None,
         "handler": None,
