@@ -1,0 +1,242 @@
+"""Deliveries per second from one worker to a fast local receiver, signing on; then the same
+with 1 of 10 endpoints hanging until the timeout. Baseline: signed aiohttp POSTs from a plain
+asyncio loop to the same receiver. Jobs are produced straight onto the deliveries topic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from blockhook import procs  # noqa: E402
+from streams.signing import webhook_headers  # noqa: E402
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+RECEIVER = r"""
+import asyncio, sys
+from aiohttp import web
+counts = {}
+first = {}
+last = {}
+async def hook(request):
+    await request.read()
+    name = request.match_info["name"]
+    if name == "dead":
+        await asyncio.sleep(3600)
+    now = asyncio.get_running_loop().time()
+    counts[name] = counts.get(name, 0) + 1
+    first.setdefault(name, now)
+    last[name] = now
+    return web.Response(status=204)
+async def stats(request):
+    return web.json_response({"counts": counts, "first": first, "last": last})
+async def reset(request):
+    counts.clear(); first.clear(); last.clear()
+    return web.json_response({})
+app = web.Application()
+app.router.add_post("/h/{name}", hook)
+app.router.add_get("/stats", stats)
+app.router.add_post("/reset", reset)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def event(i: int) -> dict[str, object]:
+    return {
+        "id": f"evt_{i:040x}",
+        "type": "transfer.confirmed",
+        "monitor_id": "mon_bench",
+        "chain": "local",
+        "chain_id": 31337,
+        "tx_hash": "0x" + f"{i:064x}",
+        "log_index": None,
+        "block_number": i,
+        "block_hash": "0x" + "22" * 32,
+        "from": "0x" + "33" * 20,
+        "to": "0x" + "44" * 20,
+        "direction": "in",
+        "asset": {
+            "kind": "native",
+            "contract": None,
+            "symbol": "ETH",
+            "decimals": 18,
+            "token_id": None,
+        },
+        "amount": str(i),
+        "confirmations": 1,
+        "required_confirmations": 1,
+        "credited": True,
+        "wallet_id": None,
+        "user_ref": None,
+        "occurred_at": "2026-11-21T12:00:00Z",
+    }
+
+
+async def stats(base: str) -> dict[str, dict[str, float]]:
+    async with aiohttp.ClientSession() as s, s.get(base + "/stats") as r:
+        data: dict[str, dict[str, float]] = await r.json()
+        return data
+
+
+async def reset(base: str) -> None:
+    async with aiohttp.ClientSession() as s, s.post(base + "/reset") as r:
+        await r.read()
+
+
+def rate(st: dict[str, dict[str, float]], names: list[str]) -> tuple[int, float]:
+    n = sum(int(st["counts"].get(x, 0)) for x in names)
+    t0 = min(st["first"][x] for x in names if x in st["first"])
+    t1 = max(st["last"][x] for x in names if x in st["last"])
+    return n, n / max(t1 - t0, 1e-6)
+
+
+async def baseline(base: str, n: int, names: list[str], concurrency: int = 64) -> float:
+    await reset(base)
+    sem = asyncio.Semaphore(concurrency)
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as s:
+
+        async def one(i: int) -> None:
+            ev = event(i)
+            body = orjson.dumps(ev)
+            headers = webhook_headers([SECRET], str(ev["id"]), int(time.time()), body)
+            async with (
+                sem,
+                s.post(f"{base}/h/{names[i % len(names)]}", data=body, headers=headers) as r,
+            ):
+                await r.read()
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    _, r = rate(await stats(base), names)
+    return r
+
+
+async def produce(bootstrap: str, base: str, n: int, names: list[str], offset: int) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1 << 20)
+    await p.start()
+    try:
+        futs = []
+        for i in range(offset, offset + n):
+            ev = event(i)
+            job = {
+                "id": "dlv_" + str(ev["id"])[4:],
+                "event": ev,
+                "monitor_id": f"mon_{names[i % len(names)]}",
+                "kind": "webhook",
+                "url": f"{base}/h/{names[i % len(names)]}",
+                "secrets": [SECRET],
+                "retry": {"delays_s": [3600]},
+                "attempts": [],
+                "first_at": None,
+                "next_attempt_at": None,
+                "redelivery_of": None,
+            }
+            futs.append(
+                await p.send(
+                    "blockhook.deliveries", orjson.dumps(job), key=job["monitor_id"].encode()
+                )
+            )
+        await asyncio.gather(*futs)
+    finally:
+        await p.stop()
+
+
+async def wait_count(base: str, names: list[str], n: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        st = await stats(base)
+        if sum(int(st["counts"].get(x, 0)) for x in names) >= n:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"timed out: {await stats(base)}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    work = ROOT / ".bench" / "deliveries"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    broker_port, recv_port, api_port = procs.free_port(), procs.free_port(), procs.free_port()
+    base = f"http://127.0.0.1:{recv_port}"
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        started.append(procs.start_broker(broker_port, work / "logs/broker.log"))
+        started.append(
+            procs.spawn([sys.executable, "-c", RECEIVER, str(recv_port)], work / "logs/recv.log")
+        )
+        cfg = work / "blockhook.toml"
+        cfg.write_text(
+            f'broker = "kafka://127.0.0.1:{broker_port}"\n'
+            f'data_dir = "{work / "data"}"\npartitions = 4\n'
+            f'api_bind = "127.0.0.1:{api_port}"\nallow_loopback_webhooks = true\n'
+            'rebalance_timeout_s = 3\nsession_timeout_s = 10\nlog_level = "warning"\n'
+            "[retry]\ntimeout_s = 10\n"
+        )
+        for _ in range(100):
+            if procs.port_open("127.0.0.1", recv_port):
+                break
+            await asyncio.sleep(0.1)
+        healthy = [f"e{i}" for i in range(10)]
+        base_rate = await baseline(base, args.n, healthy)
+        print(f"baseline  signed aiohttp POSTs, plain asyncio loop: {base_rate:8.0f} /s")
+
+        started.append(procs.start_worker(cfg, work / "logs/worker.log"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if procs.port_open("127.0.0.1", api_port):
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(3)
+        bootstrap = f"127.0.0.1:{broker_port}"
+        # Warm-up (connections, partition assignment).
+        await produce(bootstrap, base, 1000, healthy, 10**9)
+        await wait_count(base, healthy, 1000, 120)
+
+        await reset(base)
+        await produce(bootstrap, base, args.n, healthy, 0)
+        await wait_count(base, healthy, args.n, 600)
+        _, all_rate = rate(await stats(base), healthy)
+        print(
+            f"worker    10 healthy endpoints:                  {all_rate:8.0f} /s "
+            f"({all_rate / base_rate:.0%} of baseline)"
+        )
+
+        await reset(base)
+        mixed = [*healthy[:9], "dead"]
+        await produce(bootstrap, base, args.n, mixed, args.n)
+        n_healthy = sum(1 for i in range(args.n, 2 * args.n) if mixed[i % 10] != "dead")
+        await wait_count(base, healthy[:9], n_healthy, 600)
+        _, per9 = rate(await stats(base), healthy[:9])
+        print(
+            f"worker    9 healthy + 1 hanging endpoint:        {per9:8.0f} /s to the healthy "
+            f"({per9 / (all_rate * 0.9):.0%} of their rate without the dead one)"
+        )
+    finally:
+        for p in reversed(started):
+            procs.stop(p, 10)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=20_000, help="deliveries per scenario")
+    ap.add_argument("--keep", action="store_true", help="keep .bench/deliveries (logs)")
+    asyncio.run(run(ap.parse_args()))
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
