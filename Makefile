@@ -20,6 +20,8 @@ $(TOOLS_STAMP):
 	mkdir -p .tools
 	npm install --silent --no-fund --no-audit --prefix .tools @foundry-rs/anvil@$(ANVIL_VERSION)
 	.tools/node_modules/.bin/anvil --version
+	# Headless Chromium for the checkout page test (Debian package; needs root).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $(TOOLS_STAMP)
 
 demo: setup
