@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from agents.api_deliveries import add_delivery_routes
+from agents.api_wallets import add_wallet_routes
 from agents.readmodel import MonitorsView
 from agents.sending import send_acked
 from blockhook import metrics
@@ -139,6 +140,7 @@ class Api:
         a.router.add_patch("/v1/monitors/{id}", self.patch_monitor)
         a.router.add_delete("/v1/monitors/{id}", self.delete_monitor)
         add_delivery_routes(a, self.s, lambda: self.view.monitors)  # /v1/deliveries (issue 4)
+        add_wallet_routes(a, self.s, self.view, self.monitors_topic)  # wallets etc. (issue 5)
         return a
 
     async def healthz(self, request: web.Request) -> web.Response:

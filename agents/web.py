@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.api import Api
+from agents.api_wallets import wallets_view  # issue 5
 from agents.readmodel import MonitorsView
 from faust_app import app, settings
 from streams.topics import monitors_topic
@@ -24,7 +25,8 @@ def is_ready() -> bool:
         assigned = bool(app.consumer.assignment())
     except Exception:
         return False
-    return assigned and not app.rebalancing and view.caught_up.is_set()
+    caught_up = view.caught_up.is_set() and wallets_view(settings).caught_up.is_set()
+    return assigned and not app.rebalancing and caught_up
 
 
 @app.task
@@ -32,6 +34,7 @@ async def start_api() -> None:
     """Serve the API on settings.api_bind once the app has started."""
     global _runner
     await view.start()
+    await wallets_view(settings).start()  # issue 5
     api = Api(settings, view, monitors_topic, is_ready)
     _runner = web.AppRunner(api.app(), access_log=None)
     await _runner.setup()
@@ -46,3 +49,4 @@ async def stop_api(sender: Any, *args: Any, **kwargs: Any) -> None:
     if _runner is not None:
         await _runner.cleanup()
     await view.stop()
+    await wallets_view(settings).stop()  # issue 5

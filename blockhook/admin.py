@@ -28,6 +28,10 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # Delivery (issue 4): retry tiers (see streams/retry.py TIERS_S) and the delivery log.
     **{tier_topic_name(t): {} for t in TIERS_S},
     "deliveries.log": {"cleanup.policy": "compact"},
+    # Wallets (issue 5).
+    "wallets.requests": {},
+    "wallets.addresses": {"cleanup.policy": "compact"},
+    "sessions": {"cleanup.policy": "compact"},
 }
 
 

@@ -32,6 +32,8 @@ class ChainSettings(BaseModel):
     max_blocks_per_poll: int = Field(default=50, ge=1, le=10_000)
     rpc_timeout_s: float = Field(default=10.0, gt=0, le=300)
     native_symbol: str = "ETH"
+    # Wallets (issue 5): a testnet chain accepts tpub keys beside xpub; a mainnet one only xpub.
+    testnet: bool = False
 
     @field_validator("name")
     @classmethod
@@ -97,6 +99,9 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
     session_timeout_s: float = Field(default=30.0, gt=0)
     log_level: str = "info"
+    # Wallets (issue 5): base of checkout_url (default: the address the API was called on).
+    public_url: str | None = None
+    wallet_assign_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
     @classmethod
     def settings_customise_sources(

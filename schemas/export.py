@@ -44,7 +44,7 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
     ),
     "wallet.schema.json": (
         "wallets",
-        "A wallet (extended public key), keyed by its id. Placeholder until wallets are built.",
+        "A wallet (an account-level extended public key, never a private key), keyed by its id.",
         Wallet,
     ),
 }

@@ -36,6 +36,11 @@ from streams.retry import TIERS_S, tier_topic_name  # noqa: E402
 
 retry_tier_topics = {t: _topic(tier_topic_name(t)) for t in TIERS_S}
 delivery_log_topic = _topic("deliveries.log")
+# Wallets (issue 5): address requests (keyed by wallet id: one partition owns a wallet's
+# counter), assignments (compacted, keyed wallet_id:user_ref) and deposit sessions (compacted).
+wallet_requests_topic = _topic("wallets.requests")
+wallet_addresses_topic = _topic("wallets.addresses")
+sessions_topic = _topic("sessions")
 
 
 # Tables: each is the fold of the stream that writes it and shares its partitioning.
@@ -46,3 +51,5 @@ monitor_cfg_table = app.Table("monitor_cfg", partitions=P, key_type=bytes, value
 owners_table = app.Table("owners", partitions=P, key_type=bytes, value_type=bytes)
 wallet_monitors_table = app.Table("wallet_monitors", partitions=P, key_type=bytes, value_type=bytes)
 tracker_table = app.Table("tracker", partitions=P, key_type=bytes, value_type=bytes)
+# Wallets (issue 5): per wallet the next index, index → user_ref and user_ref → index.
+wallet_alloc_table = app.Table("wallet_alloc", partitions=P, key_type=bytes, value_type=bytes)

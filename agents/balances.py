@@ -1,0 +1,317 @@
+"""Balances and deposit-session status as a fold of the events topic, and the API's view of
+wallets, address assignments and sessions (a group-less consumer, like agents/readmodel.py).
+
+Every worker folds the whole topics, so any worker answers any read. The fold is pure
+(`Ledger.apply`); the view only feeds it records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from blockhook.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+AssetKey = tuple[str, str | None, str | None]  # kind, contract, token_id
+
+
+def asset_key(asset: dict[str, Any]) -> AssetKey:
+    """Assets are the same when kind, contract and token id are."""
+    return (str(asset.get("kind")), asset.get("contract"), asset.get("token_id"))
+
+
+def transfer_key(ev: dict[str, Any]) -> str:
+    """One transfer in one block on one side, whatever monitor reported it (several monitors
+    over one wallet report the same transfer under different event ids)."""
+    a = ev.get("asset") or {}
+    return "|".join(
+        str(x)
+        for x in (
+            ev.get("chain"),
+            ev.get("tx_hash"),
+            ev.get("log_index"),
+            a.get("contract"),
+            a.get("token_id"),
+            ev.get("from"),
+            ev.get("to"),
+            ev.get("block_hash"),
+            ev.get("direction"),
+        )
+    )
+
+
+@dataclass
+class Deposit:
+    """What the ledger knows of one incoming transfer to a wallet's address."""
+
+    wallet_id: str
+    user_ref: str
+    address: str
+    asset: dict[str, Any]
+    amount: int
+    tx_hash: str
+    block_number: int
+    first_ms: int  # when its first event was published (record timestamp)
+    state: str = "seen"  # seen | confirmed | reverted
+    confirmations: int = 0
+
+
+@dataclass
+class Ledger:
+    """Confirmed minus reverted deposits per (wallet_id, user_ref, asset); pure fold."""
+
+    seen_ids: set[str] = field(default_factory=set)
+    deposits: dict[str, Deposit] = field(default_factory=dict)
+    balances: dict[tuple[str, str, AssetKey], int] = field(default_factory=dict)
+    assets: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
+    by_address: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def apply(self, ev: dict[str, Any], ts_ms: int) -> bool:
+        """Fold one event; False when it is ignored (duplicate, not a deposit to a wallet)."""
+        eid = ev.get("id")
+        if not isinstance(eid, str) or eid in self.seen_ids:
+            return False
+        self.seen_ids.add(eid)
+        wallet_id, user_ref = ev.get("wallet_id"), ev.get("user_ref")
+        if not wallet_id or user_ref is None or ev.get("direction") != "in":
+            return False
+        asset = ev.get("asset")
+        if not isinstance(asset, dict):
+            return False
+        try:
+            amount = int(ev["amount"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        tk = transfer_key(ev)
+        d = self.deposits.get(tk)
+        if d is None:
+            d = Deposit(
+                wallet_id=str(wallet_id),
+                user_ref=str(user_ref),
+                address=str(ev.get("to")),
+                asset=asset,
+                amount=amount,
+                tx_hash=str(ev.get("tx_hash")),
+                block_number=int(ev.get("block_number") or 0),
+                first_ms=ts_ms,
+            )
+            self.deposits[tk] = d
+            self.by_address.setdefault((d.address, str(ev.get("chain"))), []).append(tk)
+        ak = asset_key(asset)
+        self.assets.setdefault(ak, asset)
+        bk = (d.wallet_id, d.user_ref, ak)
+        etype = ev.get("type")
+        d.confirmations = max(d.confirmations, int(ev.get("confirmations") or 0))
+        if etype == "transfer.confirmed" and d.state != "confirmed":
+            d.state = "confirmed"
+            self.balances[bk] = self.balances.get(bk, 0) + d.amount
+        elif etype == "transfer.reverted":
+            if d.state == "confirmed":
+                self.balances[bk] = self.balances.get(bk, 0) - d.amount
+            d.state = "reverted"
+        return True
+
+    def items(self, wallet_id: str | None, user_ref: str | None) -> list[dict[str, Any]]:
+        """Balances (amounts as decimal strings of base units), sorted."""
+        out = []
+        for (w, u, ak), amount in sorted(self.balances.items(), key=lambda kv: _sort(kv[0])):
+            if (wallet_id and w != wallet_id) or (user_ref is not None and u != user_ref):
+                continue
+            out.append(
+                {"wallet_id": w, "user_ref": u, "asset": self.assets[ak], "amount": str(amount)}
+            )
+        return out
+
+    def totals(self, wallet_id: str | None) -> list[dict[str, Any]]:
+        """Per wallet and asset: the sum over its customers."""
+        sums: dict[tuple[str, AssetKey], int] = {}
+        for (w, _u, ak), amount in self.balances.items():
+            if not wallet_id or w == wallet_id:
+                sums[(w, ak)] = sums.get((w, ak), 0) + amount
+        return [
+            {"wallet_id": w, "asset": self.assets[ak], "amount": str(v)}
+            for (w, ak), v in sorted(sums.items(), key=lambda kv: (kv[0][0], _ak_sort(kv[0][1])))
+        ]
+
+    def deposits_to(self, chain: str, address: str) -> list[Deposit]:
+        """Every deposit seen to this address, in the order first seen."""
+        return [self.deposits[k] for k in self.by_address.get((address, chain), [])]
+
+
+def _ak_sort(ak: AssetKey) -> tuple[str, str, str]:
+    return (ak[0], ak[1] or "", ak[2] or "")
+
+
+def _sort(k: tuple[str, str, AssetKey]) -> tuple[str, str, tuple[str, str, str]]:
+    return (k[0], k[1], _ak_sort(k[2]))
+
+
+def session_status(session: dict[str, Any], ledger: Ledger, now_ms: int) -> dict[str, Any]:
+    """Status of a deposit session: waiting → seen → confirmed, or expired, underpaid,
+    overpaid. Deposits of the session's asset to its address first seen after the session
+    was opened count (a customer's address is reused across sessions)."""
+    ak = asset_key(session["asset"])
+    mine = [
+        d
+        for d in ledger.deposits_to(session["chain"], session["address"])
+        if asset_key(d.asset) == ak and d.first_ms >= session["created_ms"] - 1000
+    ]
+    confirmed = sum(d.amount for d in mine if d.state == "confirmed")
+    pending = sum(d.amount for d in mine if d.state == "seen")
+    expected = int(session["amount"]) if session.get("amount") else None
+    expired = now_ms >= int(session["expires_ms"])
+    if expected is None:
+        if confirmed:
+            status = "confirmed"
+        elif pending:
+            status = "seen"
+        else:
+            status = "expired" if expired else "waiting"
+    elif confirmed > expected:
+        status = "overpaid"
+    elif confirmed == expected:
+        status = "confirmed"
+    elif pending:
+        status = "seen"
+    elif confirmed:
+        status = "underpaid"
+    else:
+        status = "expired" if expired else "waiting"
+    return {
+        "status": status,
+        "paid": str(confirmed),
+        "pending": str(pending),
+        "remaining": str(max(0, expected - confirmed)) if expected is not None else None,
+        "expired": expired,
+        "transfers": [
+            {
+                "tx_hash": d.tx_hash,
+                "block_number": d.block_number,
+                "amount": str(d.amount),
+                "state": d.state,
+                "confirmations": d.confirmations,
+            }
+            for d in mine
+        ],
+    }
+
+
+class WalletsView:
+    """In-memory fold of wallets, wallets.addresses, sessions and events."""
+
+    TOPICS = ("wallets", "wallets.addresses", "sessions", "events")
+
+    def __init__(self, s: Settings) -> None:
+        self.settings = s
+        self.wallets: dict[str, dict[str, Any]] = {}
+        self.assignments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.ledger = Ledger()
+        self.caught_up = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._ends: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        """Follow the topics from their beginning."""
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        await self._consumer.start()
+        names = [self.settings.topic(t) for t in self.TOPICS]
+        tps = [
+            TopicPartition(t, p)
+            for t in names
+            for p in sorted(self._consumer.partitions_for_topic(t) or {0})
+        ]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self._consumer:
+            await self._consumer.stop()
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
+        """Fold one record of one of the topics (pure apart from self)."""
+        name = topic[len(self.settings.topic_prefix) :]
+        k = key.decode(errors="replace") if key else ""
+        try:
+            data = orjson.loads(value) if value is not None else None
+        except orjson.JSONDecodeError:
+            return
+        if data is not None and not isinstance(data, dict):
+            return
+        if name == "events":
+            if data is not None:
+                self.ledger.apply(data, ts_ms)
+        elif name == "wallets":
+            if data is None:
+                self.wallets.pop(k, None)
+            else:
+                self.wallets[k] = data
+        elif name == "wallets.addresses":
+            if data is not None:
+                ak = (str(data.get("wallet_id")), str(data.get("user_ref")))
+                old = self.assignments.get(ak)
+                if old is not None and old.get("index") != data.get("index"):
+                    logger.error("two indices for %s: %s then %s", ak, old["index"], data["index"])
+                    return  # the first answer given stands
+                self.assignments[ak] = data
+        elif name == "sessions":
+            if data is None:
+                self.sessions.pop(k, None)
+            else:
+                self.sessions[k] = data
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
+            except Exception as exc:  # keep the API alive through broker hiccups
+                logger.warning("wallets view: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batch.items():
+                for r in records:
+                    self.apply(tp.topic, r.key, r.value, int(r.timestamp or 0))
+            if batch:
+                async with self._changed:
+                    self._changed.notify_all()
+            if not self.caught_up.is_set() and not batch:
+                self.caught_up.set()
+
+    async def wait_for(self, pred: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until pred() holds for the view (checked after each batch)."""
+
+        async def _wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(pred)
+
+        try:
+            await asyncio.wait_for(_wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (session expiry)."""
+    return int(time.time() * 1000)

@@ -1,0 +1,142 @@
+"""The address allocator: one partition of wallets.requests owns each wallet's index counter.
+
+A request {wallet_id, user_ref, chain, xpub} is answered by publishing the assignment to the
+compacted wallets.addresses topic, after the address's `owner` message is acknowledged on its
+transfers partition (so every block published afterwards matches it). Requests of one wallet
+share a partition and are processed one at a time, in order: no gaps, no reuse.
+
+Table keys (all written in the request's partition, in this order, before any effect):
+  W|i|<index>  → user_ref   (the index is taken)
+  W|u|<user>   → index      (the customer has it)
+  W|n          → next index to try
+A crash between any two writes leaves a prefix that a replay completes with the same index:
+an index is looked up before it is handed out, and a taken index is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any
+
+import orjson
+
+from agents.sending import send_acked
+from blockhook import metrics
+from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
+from faust_app import app, settings
+from streams.match import partition_for
+from streams.topics import (
+    transfers_topic,
+    wallet_addresses_topic,
+    wallet_alloc_table,
+    wallet_requests_topic,
+)
+
+logger = logging.getLogger(__name__)
+
+INVALID = "\x00invalid"  # marks an index that gives no key (BIP-32: skip it)
+_derivers: dict[str, Deriver] = {}
+
+
+def request_partition(wallet_id: str, partitions: int) -> int:
+    """The wallets.requests partition that owns a wallet's counter."""
+    return zlib.crc32(wallet_id.encode()) % partitions
+
+
+def _k(wallet_id: str, *parts: str) -> bytes:
+    return "|".join((wallet_id, *parts)).encode()
+
+
+def _get(key: bytes) -> str | None:
+    raw = wallet_alloc_table.get(key)
+    return raw.decode() if raw is not None else None
+
+
+def allocate_index(wallet_id: str, user_ref: str, deriver: Deriver) -> tuple[int, str]:
+    """The customer's index and address: the one already given, or the next free one."""
+    have = _get(_k(wallet_id, "u", user_ref))
+    if have is not None:
+        index = int(have)
+        return index, deriver.address(index)
+    n = int(_get(_k(wallet_id, "n")) or 0)
+    while True:
+        holder = _get(_k(wallet_id, "i", str(n)))
+        if holder == user_ref:  # taken for this customer before a crash: finish it
+            break
+        if holder is None:
+            try:
+                deriver.address(n)
+            except InvalidChild:
+                wallet_alloc_table[_k(wallet_id, "i", str(n))] = INVALID.encode()
+                n += 1
+                continue
+            wallet_alloc_table[_k(wallet_id, "i", str(n))] = user_ref.encode()
+            break
+        n += 1
+    wallet_alloc_table[_k(wallet_id, "u", user_ref)] = str(n).encode()
+    wallet_alloc_table[_k(wallet_id, "n")] = str(n + 1).encode()
+    metrics.inc("blockhook_wallet_addresses_total", help="addresses assigned to customers")
+    return n, deriver.address(n)  # cached per wallet; a second derivation costs ~0.1 ms
+
+
+def _deriver(wallet_id: str, xpub: str) -> Deriver:
+    d = _derivers.get(wallet_id)
+    if d is None or d.key.xpub != xpub:
+        d = Deriver(parse_account_xpub(xpub, testnet_ok=True))
+        _derivers[wallet_id] = d
+    return d
+
+
+def parse_request(value: bytes) -> dict[str, Any]:
+    """A checked request; raises ValueError."""
+    req = orjson.loads(value)
+    if not isinstance(req, dict):
+        raise ValueError("request is not a JSON object")
+    for f in ("wallet_id", "user_ref", "chain", "xpub"):
+        if not isinstance(req.get(f), str) or not req[f]:
+            raise ValueError(f"request without {f}")
+    return req
+
+
+@app.agent(wallet_requests_topic)
+async def allocate(stream: Any) -> None:
+    """Assign indices in request order; publish the watch (owner) then the assignment."""
+    async for event in stream.events():
+        try:
+            req = parse_request(event.value)
+            wallet_id, user_ref, chain = req["wallet_id"], req["user_ref"], req["chain"]
+            deriver = _deriver(wallet_id, req["xpub"])
+        except (ValueError, XpubError) as exc:  # includes JSON errors
+            logger.error("bad address request skipped: %s", exc)
+            continue
+        index, address = allocate_index(wallet_id, user_ref, deriver)
+        owner = {
+            "t": "owner",
+            "chain": chain,
+            "address": address,
+            "wallet_id": wallet_id,
+            "user_ref": user_ref,
+        }
+        await send_acked(
+            transfers_topic,
+            [
+                (
+                    address.encode(),
+                    orjson.dumps(owner),
+                    partition_for(chain, address, settings.partitions),
+                )
+            ],
+        )
+        assignment = {
+            "wallet_id": wallet_id,
+            "user_ref": user_ref,
+            "chain": chain,
+            "address": address,
+            "index": index,
+            "path": deriver.key.path(index),
+        }
+        await send_acked(
+            wallet_addresses_topic,
+            [(f"{wallet_id}:{user_ref}".encode(), orjson.dumps(assignment), None)],
+        )
