@@ -113,7 +113,12 @@ def qr_svg(data: str) -> str:
     q.make(fit=True)
     svg = str(q.make_image().to_string(encoding="unicode"))
     head, _, rest = svg.partition(" version=")
-    return '<svg role="img" aria-label="payment QR code" version=' + rest if head else svg
+    if not head:
+        return svg
+    px = 8 * (q.modules_count + 2 * q.border)  # an intrinsic size for <img>; the CSS scales it
+    return (
+        f'<svg role="img" aria-label="payment QR code" width="{px}" height="{px}" version=' + rest
+    )
 
 
 def _word_string(hexdata: str) -> str | None:
