@@ -229,7 +229,6 @@ def worker_toml(root: Path, broker_port: int, api_port: int) -> str:
             f'data_dir = "{root / "data"}"',
             f"partitions = {PARTITIONS}",
             f'api_bind = "127.0.0.1:{api_port}"',
-            'log_level = "warning"',
             "rebalance_timeout_s = 3",
             "session_timeout_s = 10",
             "",
