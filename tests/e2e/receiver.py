@@ -88,5 +88,6 @@ class Receiver:
                 return evs
             time.sleep(0.2)
         raise AssertionError(
-            f"timed out; received: {[(e['type'], e['tx_hash']) for e in self.events(path)]}"
+            "timed out; received: "
+            + repr([(e["type"], e["tx_hash"][:10], e["block_number"]) for e in self.events(path)])
         )

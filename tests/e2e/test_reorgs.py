@@ -18,7 +18,11 @@ def final_view(events: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """What a receiver that credits on confirmed and debits on reverted ends up with:
     (tx, block hash) → net credits."""
     view: dict[tuple[str, str], int] = {}
+    seen: set[str] = set()
     for e in events:
+        if e["id"] in seen:  # a receiver drops duplicate ids
+            continue
+        seen.add(e["id"])
         k = (e["tx_hash"], e["block_hash"])
         if e["type"] == "transfer.confirmed":
             view[k] = view.get(k, 0) + 1
@@ -80,3 +84,32 @@ def test_reorg_reverts_orphaned_and_reconfirms_remined(
     assert final_view(evs) == canonical(rpc, [early, late])
     ids = [e["id"] for e in evs]
     assert len(ids) == len(set(ids)), "no event should arrive twice here"
+
+
+def test_kill_9_around_a_reorg_keeps_the_final_view_canonical(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    rpc = stack.cfg.rpc_url
+    watched = fresh_address(40)
+    create_monitor(stack, receiver, [watched])
+    txs = []
+    for round_ in range(2):
+        a = ct.send_eth(rpc, FUNDER, watched, 4000 + round_)
+        b = ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[1], watched, 5000 + round_)
+        txs += [a, b]
+        receiver.wait_for(lambda evs, b=b: "transfer.seen" in by_tx(evs, b))
+        raw_b = ct.rpc(rpc, "eth_getRawTransactionByHash", b)
+        ct.rpc(rpc, "anvil_reorg", 2, [[raw_b, 1]])  # a is dropped, b re-mined one block later
+        ct.mine(rpc, 1)
+        stack.kill_worker()  # during the reorg's processing, or just before it
+        ct.mine(rpc, 1)
+        stack.start_worker()
+        stack.wait_ready()
+    ct.mine(rpc, 4)
+    want = canonical(rpc, txs)
+    evs = receiver.wait_for(lambda evs: final_view(evs) == want, timeout_s=90)
+    ids: dict[tuple[str, str, str], set[str]] = {}
+    for e in evs:
+        ids.setdefault((e["tx_hash"], e["block_hash"], e["type"]), set()).add(e["id"])
+    assert all(len(v) == 1 for v in ids.values()), "an event arrived under two ids"
+    assert len(want) == 2  # only the two re-mined transfers are canonical
