@@ -29,6 +29,7 @@ def make_app(s: Settings) -> faust.App:
         consumer_max_fetch_size=16 * 1024 * 1024,
         stream_buffer_maxsize=1024,
         table_standby_replicas=0,
+        recovery_consistency_check=s.recovery_consistency_check,
         logging_config=None,
     )
 

@@ -65,6 +65,7 @@ class DevConfig:
             "allow_loopback_webhooks = true",
             "rebalance_timeout_s = 3",
             "session_timeout_s = 10",
+            "recovery_consistency_check = false",
         ]
         for k, v in self.extra.items():
             lines.append(f"{k} = {json.dumps(v)}")
