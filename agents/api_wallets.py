@@ -217,10 +217,17 @@ class WalletsApi:
             "xpub": wallet["xpub"],
         }
         p = request_partition(wallet["id"], self.s.partitions)
-        await send_acked(self.requests_topic, [(wallet["id"].encode(), orjson.dumps(req), p)])
-        ok = await self.view.wait_for(
-            lambda: k in self.view.assignments, self.s.wallet_assign_timeout_s
-        )
+        message: list[tuple[bytes | None, bytes, int | None]] = [
+            (wallet["id"].encode(), orjson.dumps(req), p)
+        ]
+        ok = False
+        for _attempt in range(2):  # once more halfway: an assignment lost in a crash is redone
+            await send_acked(self.requests_topic, message)
+            ok = await self.view.wait_for(
+                lambda: k in self.view.assignments, self.s.wallet_assign_timeout_s / 2
+            )
+            if ok:
+                break
         if not ok:
             raise ApiError(
                 503, "not_ready", "the address is being assigned; repeat the request", "user_ref"

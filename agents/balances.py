@@ -230,6 +230,9 @@ class WalletsView:
             group_id=None,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            # The API waits on this view for assignments and sessions: short fetch waits
+            # (the embedded broker holds a fetch for the whole wait even when data arrives).
+            fetch_max_wait_ms=20,
         )
         await self._consumer.start()
         names = [self.settings.topic(t) for t in self.TOPICS]

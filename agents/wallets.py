@@ -136,7 +136,8 @@ async def allocate(stream: Any) -> None:
             "index": index,
             "path": deriver.key.path(index),
         }
-        await send_acked(
-            wallet_addresses_topic,
-            [(f"{wallet_id}:{user_ref}".encode(), orjson.dumps(assignment), None)],
+        # Not awaited: the owner is already acknowledged, and an assignment lost in a crash
+        # is published again when the client repeats the request (the API answers 503).
+        await wallet_addresses_topic.send(
+            key=f"{wallet_id}:{user_ref}".encode(), value=orjson.dumps(assignment)
         )

@@ -112,3 +112,43 @@ def dev(
         sys.exit(2)
     finally:
         stack.stop()
+
+
+@main.group()
+def wallet() -> None:
+    """Wallets (extended public keys): bulk derivation."""
+
+
+@wallet.command()
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="settings TOML file")
+@click.option("--wallet", "wallet_id", default=None, help="wallet id (its xpub is read from Kafka)")
+@click.option("--xpub", default=None, help="or an account-level xpub, offline")
+@click.option("--count", type=click.IntRange(min=1, max=2**31), required=True)
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), default=None, help="file (default stdout)"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1, max=256), default=None, help="processes (default: CPUs)"
+)
+def derive(
+    config: str | None,
+    wallet_id: str | None,
+    xpub: str | None,
+    count: int,
+    start: int,
+    output: str | None,
+    fmt: str,
+    jobs: int | None,
+) -> None:
+    """Derive receiving addresses <account>/0/<index> locally, with a progress bar and the rate."""
+    from blockhook.cli_wallet import run_derive
+
+    try:
+        run_derive(config, wallet_id, xpub, count, start, output, fmt, jobs)
+    except BlockhookError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

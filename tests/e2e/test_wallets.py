@@ -266,3 +266,35 @@ def test_payments_to_customers_events_balances_and_reorg(
     assert ct.receipt(rpc, extra) is None
     evs = receiver.wait_for(lambda evs: "transfer.reverted" in by_tx(evs, extra))
     assert by_tx(evs, extra) == ["transfer.seen", "transfer.confirmed", "transfer.reverted"]
+
+
+def test_cli_bulk_derive_reads_the_wallet_from_kafka(stack: DevStack, tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    w = register(stack, 5)
+    given = assign(stack, w["id"], "first")
+    out = tmp_path / "addrs.jsonl"
+    blockhook = Path(sys.executable).with_name("blockhook")
+    cmd = [str(blockhook), "wallet", "derive", "--config", str(stack.config_path)]
+    cmd += ["--wallet", w["id"], "--count", "1200", "--format", "jsonl", "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "addresses/s" in r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["index"] for x in rows] == list(range(1200))
+    assert rows[given["index"]]["address"] == given["address"]
+    assert rows[1199] == {
+        "index": 1199,
+        "address": oracle(5, 1199),
+        "path": "m/44'/60'/5'/0/1199",
+    }
+    bad = subprocess.run(
+        [*cmd[:5], "--wallet", "wal_nope", "--count", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "no wallet wal_nope" in bad.stderr
