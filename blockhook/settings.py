@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     # the check off; keep it on against Kafka.
     recovery_consistency_check: bool = True
     session_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
     log_level: str = "info"
     # Wallets (issue 5): base of checkout_url (default: the address the API was called on).
     public_url: str | None = None

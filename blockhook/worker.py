@@ -38,4 +38,7 @@ def run_worker(config: str | None) -> None:
     from faust_app import app
 
     worker = faust.Worker(app, loglevel=s.log_level, redirect_stdouts=False)
+    # With a quiet log level Faust keeps its spinner, which sets the root logger to DEBUG:
+    # every debug call then builds a record (about 5% of a busy worker's time).
+    worker.spinner = None
     worker.execute_from_commandline()
