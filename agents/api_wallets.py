@@ -168,16 +168,30 @@ class WalletsApi:
     """Handlers bound to settings, the views and the topics."""
 
     def __init__(self, s: Settings, monitors: MonitorsView, monitors_topic: Any) -> None:
-        from streams.topics import sessions_topic, wallet_requests_topic, wallets_topic
-
         self.s = s
         self.monitors = monitors
         self.monitors_topic = monitors_topic
         self.view = wallets_view(s)
-        self.wallets_topic = wallets_topic
-        self.requests_topic = wallet_requests_topic
-        self.sessions_topic = sessions_topic
         self._keys: dict[str, AccountKey] = {}
+
+    # Topics are imported on first use: building the routes needs no Faust app.
+    @property
+    def wallets_topic(self) -> Any:
+        from streams.topics import wallets_topic
+
+        return wallets_topic
+
+    @property
+    def requests_topic(self) -> Any:
+        from streams.topics import wallet_requests_topic
+
+        return wallet_requests_topic
+
+    @property
+    def sessions_topic(self) -> Any:
+        from streams.topics import sessions_topic
+
+        return sessions_topic
 
     # -- helpers -------------------------------------------------------------------------
 
