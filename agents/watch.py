@@ -14,10 +14,12 @@ from schemas.monitor import finalize_monitor
 from streams.topics import (
     applied_topic,
     backfill_topic,
+    blocks_topic,
     monitors_table,
     monitors_topic,
     transfers_topic,
 )
+from streams.watchfilter import marker_chunks
 from streams.watchlist import monitor_digest, watch_updates
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,16 @@ async def apply_monitors(stream: Any) -> None:
                 "monitors": [new["id"]],
             }
             await send_acked(backfill_topic, [(new["chain"].encode(), orjson.dumps(request), None)])
+        # The decode stage's filter learns the added addresses in order with the blocks.
+        added = sorted({a for m in msgs if m["t"] == "watch" for _, a in m.get("add", [])})
+        if new is not None and added:
+            await send_acked(
+                blocks_topic,
+                [
+                    (new["chain"].encode(), orjson.dumps(m), None)
+                    for m in marker_chunks(new["chain"], added)
+                ],
+            )
         # Tell the API the watch updates are in place: blocks published from now on match.
         await send_acked(
             applied_topic,

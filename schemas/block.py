@@ -40,6 +40,14 @@ class TokenMeta(BaseModel):
     decimals: int | None = Field(ge=0, le=255)
 
 
+class Backfill(BaseModel):
+    """Marks a re-scanned block: which backfill, and which monitors it is for (null: all)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: str = Field(pattern=r"^bf_[0-9a-f]{24}$")
+    monitors: list[str] | None
+
+
 class Block(BaseModel):
     """One normalised block, published by the chain's follower in chain order."""
 
@@ -55,6 +63,9 @@ class Block(BaseModel):
     logs: list[Log]
     tokens: dict[str, TokenMeta] = Field(
         description="metadata of the fungible-token contracts in logs, by lower-case address"
+    )
+    backfill: Backfill | None = Field(
+        default=None, description="present on blocks re-scanned by a backfill, not live ones"
     )
 
 
@@ -80,5 +91,16 @@ class ReorgMarker(BaseModel):
     orphaned: list[OrphanedBlock] = Field(min_length=1)
 
 
-BlocksRecord = Annotated[Block | ReorgMarker, Field(discriminator="type")]
-"""A value on the blocks topic: a block or a reorg marker, told apart by `type`."""
+class WatchMarker(BaseModel):
+    """Addresses watched from now on: tells the decode stage, in order with the blocks,
+    which transfers to pass on (consumers of blocks may ignore it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["watch"]
+    chain: str = Field(pattern=CHAIN_NAME)
+    add: list[str] = Field(min_length=1, max_length=5_000)
+
+
+BlocksRecord = Annotated[Block | ReorgMarker | WatchMarker, Field(discriminator="type")]
+"""A value on the blocks topic: a block, a reorg marker or a watch marker, told apart by
+`type`."""

@@ -33,7 +33,8 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
     ),
     "block.schema.json": (
         "blocks",
-        "A normalised block (type: block) or a reorg marker (type: reorg), keyed by chain "
+        "A normalised block (type: block), a reorg marker (type: reorg) or a watch marker "
+        "(type: watch), keyed by chain "
         "name, in chain order.",
         TypeAdapter(BlocksRecord),
     ),

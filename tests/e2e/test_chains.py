@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from blockhook import chaintools as ct
@@ -75,3 +77,26 @@ def test_flaky_node_behind_a_dead_url_misses_nothing(
     assert all(e["chain_id"] == 31339 for e in evs)
     faults = {k: v for k, v in flaky_rpc.counts.items() if k != "ok" and v}
     assert len(faults) >= 4, f"the proxy should have misbehaved in several ways: {faults}"
+
+
+def test_reorg_deeper_than_finality_is_loud_and_still_reverts(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    second = next(c for c in stack.cfg.extra_chains if c.name == "second")
+    rpc = f"http://127.0.0.1:{second.port}"
+    watched = fresh_address(32)
+    body = {"chain": "second", "addresses": [watched], "webhook": {"url": f"{receiver.url}/deep"}}
+    assert api(stack, "POST", "/v1/monitors", body)[0] == 201
+    ct.mine(rpc, second.finality_depth + 2)
+    tx = ct.send_eth(rpc, FUNDER, watched, 999)
+    ct.mine(rpc, 4)
+    receiver.wait_for(lambda e: "transfer.confirmed" in by_tx(e, tx), path="/deep")
+    ct.rpc(rpc, "anvil_reorg", second.finality_depth + 2, [])
+    ct.mine(rpc, 1)
+    evs = receiver.wait_for(lambda e: "transfer.reverted" in by_tx(e, tx), path="/deep")
+    assert [e["type"] for e in evs if e["tx_hash"] == tx][-1] == "transfer.reverted"
+    with urllib.request.urlopen(stack.cfg.api_url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    assert 'blockhook_deep_reorgs_total{chain="second"}' in text, text
+    log = (stack.cfg.root / "logs/worker.log").read_text()
+    assert "reorg deeper than" in log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -63,17 +64,24 @@ def test_reorg_reverts_orphaned_and_reconfirms_remined(
     raw_late = ct.rpc(rpc, "eth_getRawTransactionByHash", late)
     orphaned_early = early_block > head - depth
     assert orphaned_early == (depth == 3)
+    old_late_hash = ct.wait_receipt(rpc, late)["blockHash"]
+    time.sleep(1.1)  # a new timestamp: else the replacement block can hash the same
     ct.rpc(rpc, "anvil_reorg", depth, [[raw_late, 0]])
     ct.mine(rpc, 4)  # the next block reveals the fork; then enough to confirm the re-mined tx
 
     new_late_hash = ct.wait_receipt(rpc, late)["blockHash"]
+    assert new_late_hash != old_late_hash
     evs = receiver.wait_for(
         lambda evs: any(
             e["type"] == "transfer.confirmed" and e["block_hash"] == new_late_hash for e in evs
         )
     )
     late_types = by_tx(evs, late)
-    assert late_types[:2] == ["transfer.seen", "transfer.reverted"], late_types
+    assert late_types[:2] == ["transfer.seen", "transfer.reverted"], [
+        (e["type"], e["block_number"], e["block_hash"][:10], e["id"][:12])
+        for e in evs
+        if e["tx_hash"] == late
+    ] + [new_late_hash[:10]]
     assert late_types[-1] == "transfer.confirmed"
     if orphaned_early:
         assert by_tx(evs, early) == ["transfer.seen", "transfer.confirmed", "transfer.reverted"]
