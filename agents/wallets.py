@@ -27,11 +27,13 @@ from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
 from faust_app import app, settings
 from streams.match import partition_for
 from streams.topics import (
+    blocks_topic,
     transfers_topic,
     wallet_addresses_topic,
     wallet_alloc_table,
     wallet_requests_topic,
 )
+from streams.watchfilter import marker_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,12 @@ async def allocate(stream: Any) -> None:
                     partition_for(chain, address, settings.partitions),
                 )
             ],
+        )
+        # The decode stage's filter learns the address in order with the blocks (before the
+        # API can answer, so every block published after the answer is matched).
+        await send_acked(
+            blocks_topic,
+            [(chain.encode(), orjson.dumps(m), None) for m in marker_chunks(chain, [address])],
         )
         assignment = {
             "wallet_id": wallet_id,
