@@ -68,8 +68,6 @@ def test_normalize_address_rejects(value: Any) -> None:
         normalize_address(value)
 
 
-
-
 @pytest.mark.parametrize("value", [LOWER + "\n", "0x" + LOWER[2:].upper() + "\n"])
 def test_normalize_address_rejects_trailing_newline(value: str) -> None:
     with pytest.raises(ValueError):
