@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_detection.py", "bench_deliveries.py")
+BENCHMARKS = ("bench_detection.py", "bench_deliveries.py", "bench_wallets.py")
 
 
 def main() -> int:
