@@ -23,9 +23,10 @@ from streams.topics import (
     tracker_table,
     transfers_topic,
     wallet_monitors_table,
-    watch_table,
+    watch_lists_table,
 )
 from streams.tracker import ChainState, Emit, empty_state, on_backfill, on_block, on_reorg
+from streams.watchindex import WatchIndex, apply_to_list
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,7 @@ class PartitionView:
 
     def monitors(self, chain: str, m: Match) -> list[str]:
         """Monitors of the address itself, and of the wallet the address belongs to."""
-        raw = watch_table.get(watch_key(chain, m["address"]).encode())
-        ids: list[str] = orjson.loads(raw) if raw else []
+        ids = list(watch_index_for(self.p).monitors(self.p, watch_key(chain, m["address"])))
         owner = m.get("owner")
         if owner is not None:
             raw_w = wallet_monitors_table.get(f"{self.p}:{owner['wallet_id']}".encode())
@@ -67,22 +67,43 @@ class PartitionView:
         return out
 
 
-def _apply_watch(msg: dict[str, Any]) -> None:
+watch_index = WatchIndex()
+
+
+def watch_index_for(p: int) -> WatchIndex:
+    """The index with partition p built (from the watch_lists table) if it was not yet."""
+    if not watch_index.has(p):
+        prefix = f"{p}:".encode()
+        watch_index.build(
+            p,
+            (
+                (k[len(prefix) :].decode(), orjson.loads(v))
+                for k, v in watch_lists_table.items()
+                if k.startswith(prefix)
+            ),
+        )
+    return watch_index
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _forget_index(sender: Any, *args: Any, **kwargs: Any) -> None:
+    """Partitions move on a rebalance: rebuild indices from the tables when next needed."""
+    watch_index.forget()
+
+
+def _apply_watch(p: int, msg: dict[str, Any]) -> None:
+    """One monitor's addresses added and removed in this partition."""
     mid = str(msg["id"])
-    for chain, address in msg.get("add", []):
-        k = watch_key(chain, address).encode()
-        raw = watch_table.get(k)
-        ids: list[str] = orjson.loads(raw) if raw else []
-        if mid not in ids:
-            watch_table[k] = orjson.dumps([*ids, mid])
-    for chain, address in msg.get("remove", []):
-        k = watch_key(chain, address).encode()
-        raw = watch_table.get(k)
-        ids = [i for i in (orjson.loads(raw) if raw else []) if i != mid]
-        if ids:
-            watch_table[k] = orjson.dumps(ids)
-        elif raw:
-            watch_table.pop(k, None)
+    added = [watch_key(c, a) for c, a in msg.get("add", [])]
+    removed = [watch_key(c, a) for c, a in msg.get("remove", [])]
+    k = f"{p}:{mid}".encode()
+    raw = watch_lists_table.get(k)
+    keys = apply_to_list(orjson.loads(raw) if raw else [], added, removed)
+    watch_index_for(p).update(p, mid, added, removed)
+    if keys:
+        watch_lists_table[k] = orjson.dumps(keys)
+    elif raw:
+        watch_lists_table.pop(k, None)
 
 
 def _apply_cfg(p: int, msg: dict[str, Any]) -> None:
@@ -151,7 +172,7 @@ async def track(stream: Any) -> None:
         elif kind == "owner":
             _apply_owner(msg)
         elif kind == "watch":
-            _apply_watch(msg)
+            _apply_watch(p, msg)
         elif kind in ("block", "reorg", "backfill"):
             view = PartitionView(p)
             chain = str(msg["chain"])

@@ -46,7 +46,8 @@ sessions_topic = _topic("sessions")
 # Tables: each is the fold of the stream that writes it and shares its partitioning.
 cursors_table = app.Table("cursors", partitions=P, key_type=bytes, value_type=bytes)
 monitors_table = app.Table("monitors", partitions=P, key_type=bytes, value_type=bytes)
-watch_table = app.Table("watch", partitions=P, key_type=bytes, value_type=bytes)
+# partition:monitor id → the monitor's chain:address keys that partition owns
+watch_lists_table = app.Table("watch_lists", partitions=P, key_type=bytes, value_type=bytes)
 monitor_cfg_table = app.Table("monitor_cfg", partitions=P, key_type=bytes, value_type=bytes)
 owners_table = app.Table("owners", partitions=P, key_type=bytes, value_type=bytes)
 wallet_monitors_table = app.Table("wallet_monitors", partitions=P, key_type=bytes, value_type=bytes)
