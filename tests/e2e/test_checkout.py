@@ -189,6 +189,7 @@ def test_checkout_page_moves_from_waiting_to_confirmed(stack: DevStack) -> None:
             await wait_status({"confirmed"})
             assert await b.eval("window.__loaded_once") == 42, "the page reloaded"
             assert "Payment confirmed" in await b.eval("document.body.innerText")
+            await asyncio.sleep(0.7)  # let the progress bar's 0.5 s transition finish
             await b.screenshot(ARTIFACTS / "checkout-confirmed.png")
             return seen
         finally:
