@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.sending import send_acked
+from agents.sending import send_buffered
 from blockhook import metrics
 from blockhook.settings import Settings
 from faust_app import app, settings
@@ -130,4 +130,4 @@ async def decode(stream: Any) -> None:
             metrics.inc("blockhook_bad_blocks_total", help="unreadable block records")
             logger.error("skipping unreadable record on the blocks topic: %s", exc)
             continue
-        await send_acked(transfers_topic, out)
+        await send_buffered(transfers_topic, out)

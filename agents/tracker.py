@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import orjson
 
-from agents.sending import send_acked
+from agents.sending import send_buffered
 from blockhook import metrics
 from faust_app import app
 from streams.deliveryjob import delivery_job
@@ -20,6 +20,7 @@ from streams.topics import (
     events_topic,
     monitor_cfg_table,
     owners_table,
+    tracker_entries_table,
     tracker_table,
     transfers_topic,
     wallet_monitors_table,
@@ -89,6 +90,7 @@ def watch_index_for(p: int) -> WatchIndex:
 async def _forget_index(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Partitions move on a rebalance: rebuild indices from the tables when next needed."""
     watch_index.forget()
+    _states.clear()
 
 
 def _apply_watch(p: int, msg: dict[str, Any]) -> None:
@@ -135,9 +137,36 @@ def _apply_owner(msg: dict[str, Any]) -> None:
     owners_table[k] = orjson.dumps({"wallet_id": msg["wallet_id"], "user_ref": msg["user_ref"]})
 
 
+_states: dict[tuple[int, str], ChainState] = {}
+
+
 def _load_state(p: int, chain: str) -> ChainState:
-    raw = tracker_table.get(f"{p}:{chain}".encode())
-    return cast(ChainState, orjson.loads(raw)) if raw else empty_state()
+    """The chain's state in partition p: cached; on first use read from the tables (heads and
+    recent reverts in one record, each pending entry in its own)."""
+    st = _states.get((p, chain))
+    if st is None:
+        raw = tracker_table.get(f"{p}:{chain}".encode())
+        st = cast(ChainState, orjson.loads(raw)) if raw else empty_state()
+        prefix = f"{p}:{chain}|".encode()
+        st["pending"] = {
+            k[len(prefix) :].decode(): orjson.loads(v)
+            for k, v in tracker_entries_table.items()
+            if k.startswith(prefix)
+        }
+        _states[(p, chain)] = st
+    return st
+
+
+def _save_state(p: int, chain: str, st: ChainState, before: set[str]) -> None:
+    """Write what changed: entries added and removed, and the small heads record."""
+    prefix = f"{p}:{chain}|"
+    after = set(st["pending"])
+    for key in after - before:
+        tracker_entries_table[(prefix + key).encode()] = orjson.dumps(st["pending"][key])
+    for key in before - after:
+        tracker_entries_table.pop((prefix + key).encode(), None)
+    small = {"heads": st["heads"], "pending": {}, "reverted": st["reverted"]}
+    tracker_table[f"{p}:{chain}".encode()] = orjson.dumps(small)
 
 
 async def _emit(emits: list[Emit]) -> None:
@@ -152,8 +181,8 @@ async def _emit(emits: list[Emit]) -> None:
         if job is not None:
             jobs.append((cfg["id"].encode(), orjson.dumps(job), None))
         metrics.inc("blockhook_events_total", help="events emitted", type=ev["type"])
-    await send_acked(events_topic, events)
-    await send_acked(deliveries_topic, jobs)
+    await send_buffered(events_topic, events)
+    await send_buffered(deliveries_topic, jobs)
 
 
 @app.agent(transfers_topic)
@@ -177,47 +206,52 @@ async def track(stream: Any) -> None:
             view = PartitionView(p)
             chain = str(msg["chain"])
             state = _load_state(p, chain)
-            if kind in ("block", "backfill"):
-                items = view.with_owners(chain, cast(list[Match], msg.get("items", [])))
-                matched = match(items, partial(view.monitors, chain), view.cfg)
-                only = set(msg.get("monitors") or [])
-                matched = [
-                    (c, m)
-                    for c, m in matched
-                    if c["chain"] == chain and (not only or c["id"] in only)
-                ]
-            if kind == "backfill":
-                emits = on_backfill(
-                    state,
-                    chain=chain,
-                    chain_id=int(msg["chain_id"]),
-                    number=int(msg["number"]),
-                    block_hash=str(msg["hash"]),
-                    finality_depth=int(msg["finality_depth"]),
-                    matches=matched,
-                )
-            elif kind == "block":
-                emits = on_block(
-                    state,
-                    chain=chain,
-                    chain_id=int(msg["chain_id"]),
-                    number=int(msg["number"]),
-                    block_hash=str(msg["hash"]),
-                    finality_depth=int(msg["finality_depth"]),
-                    matches=matched,
-                    cfg_for=view.cfg,
-                )
-            else:
-                emits = on_reorg(
-                    state,
-                    chain=chain,
-                    chain_id=int(msg["chain_id"]),
-                    marker_id=str(msg["id"]),
-                    fork_number=int(msg["fork_number"]),
-                    orphaned=[(int(o["number"]), str(o["hash"])) for o in msg["orphaned"]],
-                    cfg_for=view.cfg,
-                )
-            await _emit(emits)
-            tracker_table[f"{p}:{chain}".encode()] = orjson.dumps(state)
+            try:
+                before = set(state["pending"])
+                if kind in ("block", "backfill"):
+                    items = view.with_owners(chain, cast(list[Match], msg.get("items", [])))
+                    matched = match(items, partial(view.monitors, chain), view.cfg)
+                    only = set(msg.get("monitors") or [])
+                    matched = [
+                        (c, m)
+                        for c, m in matched
+                        if c["chain"] == chain and (not only or c["id"] in only)
+                    ]
+                if kind == "backfill":
+                    emits = on_backfill(
+                        state,
+                        chain=chain,
+                        chain_id=int(msg["chain_id"]),
+                        number=int(msg["number"]),
+                        block_hash=str(msg["hash"]),
+                        finality_depth=int(msg["finality_depth"]),
+                        matches=matched,
+                    )
+                elif kind == "block":
+                    emits = on_block(
+                        state,
+                        chain=chain,
+                        chain_id=int(msg["chain_id"]),
+                        number=int(msg["number"]),
+                        block_hash=str(msg["hash"]),
+                        finality_depth=int(msg["finality_depth"]),
+                        matches=matched,
+                        cfg_for=view.cfg,
+                    )
+                else:
+                    emits = on_reorg(
+                        state,
+                        chain=chain,
+                        chain_id=int(msg["chain_id"]),
+                        marker_id=str(msg["id"]),
+                        fork_number=int(msg["fork_number"]),
+                        orphaned=[(int(o["number"]), str(o["hash"])) for o in msg["orphaned"]],
+                        cfg_for=view.cfg,
+                    )
+                await _emit(emits)
+                _save_state(p, chain, state, before)
+            except BaseException:
+                _states.pop((p, chain), None)  # the tables, not a half-folded cache, count
+                raise
         else:
             logger.error("unknown transfers message %r skipped", kind)

@@ -365,9 +365,11 @@ async def throughput(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 f"{n_addr:,} addresses applied in {applied - t0:.1f}s, folded by every "
                 f"partition in {setup_s:.1f}s; worker RSS {out['worker_rss_after_watch_mb']:.0f} MB"
             )
-            # Faust buffers the watch table's changelog writes (one per address) and drains
-            # them in the background: measure that, and measure blocks only once it is done.
-            drained = await _wait_changelog(bootstrap, f"{s.app_id}-watch-changelog", n_addr)
+            # The watch lists' changelog holds one record per (partition, monitor) and version;
+            # wait until the last version of each is written before measuring blocks.
+            drained = await _wait_changelog(
+                bootstrap, f"{s.app_id}-watch_lists-changelog", args.monitors * s.partitions
+            )
             out["watch_changelog_drained_s"] = drained - t0
             out["worker_rss_setup_peak_mb"] = vm_kb(worker.pid, "VmHWM") / 1024
             log(

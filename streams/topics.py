@@ -51,6 +51,9 @@ watch_lists_table = app.Table("watch_lists", partitions=P, key_type=bytes, value
 monitor_cfg_table = app.Table("monitor_cfg", partitions=P, key_type=bytes, value_type=bytes)
 owners_table = app.Table("owners", partitions=P, key_type=bytes, value_type=bytes)
 wallet_monitors_table = app.Table("wallet_monitors", partitions=P, key_type=bytes, value_type=bytes)
+# partition:chain|entry key → one pending transfer of the tracker (written when it comes and
+# goes, not on every head: a head moves the confirmations of every entry without a write)
+tracker_entries_table = app.Table("tracker_entries", partitions=P, key_type=bytes, value_type=bytes)
 tracker_table = app.Table("tracker", partitions=P, key_type=bytes, value_type=bytes)
 # Wallets (issue 5): per wallet the next index, index → user_ref and user_ref → index.
 wallet_alloc_table = app.Table("wallet_alloc", partitions=P, key_type=bytes, value_type=bytes)
