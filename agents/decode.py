@@ -48,7 +48,8 @@ def fan_out(
     cfg = settings.chain(chain)
     native = cfg.native_symbol if cfg else "ETH"
     finality = cfg.finality_depth if cfg else 64
-    routed = route(chain, watched.keep(chain, decode_block(block, native)), partitions)
+    addrs = watched.addresses(chain)
+    routed = route(chain, watched.keep(chain, decode_block(block, native, addrs)), partitions)
     backfill = record.get("backfill")
     head = {
         "t": "backfill" if backfill else "block",

@@ -37,13 +37,13 @@ class PartitionView:
 
     def __init__(self, partition: int) -> None:
         self.p = partition
-        self._cfg: dict[str, MonitorCfg | None] = {}
 
     def cfg(self, mid: str) -> MonitorCfg | None:
-        if mid not in self._cfg:
+        key = (self.p, mid)
+        if key not in _cfgs:
             raw = monitor_cfg_table.get(f"{self.p}:{mid}".encode())
-            self._cfg[mid] = cast(MonitorCfg, orjson.loads(raw)) if raw else None
-        return self._cfg[mid]
+            _cfgs[key] = cast(MonitorCfg, orjson.loads(raw)) if raw else None
+        return _cfgs[key]
 
     @staticmethod
     def owner(chain: str, address: str) -> Owner | None:
@@ -91,6 +91,7 @@ async def _forget_index(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Partitions move on a rebalance: rebuild indices from the tables when next needed."""
     watch_index.forget()
     _states.clear()
+    _cfgs.clear()
 
 
 def _apply_watch(p: int, msg: dict[str, Any]) -> None:
@@ -129,6 +130,7 @@ def _apply_cfg(p: int, msg: dict[str, Any]) -> None:
         monitor_cfg_table.pop(k, None)
     else:
         monitor_cfg_table[k] = orjson.dumps(new_cfg)
+    _cfgs.pop((p, str(msg["id"])), None)
 
 
 def _apply_owner(msg: dict[str, Any]) -> None:
@@ -138,6 +140,7 @@ def _apply_owner(msg: dict[str, Any]) -> None:
 
 
 _states: dict[tuple[int, str], ChainState] = {}
+_cfgs: dict[tuple[int, str], MonitorCfg | None] = {}  # (partition, monitor id), read through
 
 
 def _load_state(p: int, chain: str) -> ChainState:

@@ -6,7 +6,7 @@ recognise (wrong topic count, short data, anonymous events): such logs are skipp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from streams.normalize import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC
 from streams.records import Asset, AssetKindT, BlockRecord, LogRecord, TokenMeta, Transfer
@@ -148,10 +148,22 @@ def _batch_pairs(data: str) -> list[tuple[int, int]] | None:
     return list(zip(ids, vals, strict=True))
 
 
-def decode_block(block: BlockRecord, native_symbol: str = "ETH") -> Iterator[Transfer]:
-    """Every transfer in a block: native value of successful transactions, then token logs."""
+def _log_may_touch(lg: LogRecord, watched: Container[str]) -> bool:
+    """Could this log move tokens from or to a watched address? (cheap; a superset)"""
+    return any(len(t) == 66 and "0x" + t[26:] in watched for t in lg["topics"][1:4])
+
+
+def decode_block(
+    block: BlockRecord, native_symbol: str = "ETH", watched: Container[str] | None = None
+) -> Iterator[Transfer]:
+    """Every transfer in a block: native value of successful transactions, then token logs.
+
+    With `watched`, transfers none of whose addresses is in it are skipped before they are
+    built (most of a block, for a typical watch list)."""
     for tx in block["transactions"]:
         if tx["status"] != 1 or tx["to"] is None:
+            continue
+        if watched is not None and tx["to"] not in watched and tx["sender"] not in watched:
             continue
         amount = int(tx["value"])
         if amount <= 0:
@@ -161,4 +173,5 @@ def decode_block(block: BlockRecord, native_symbol: str = "ETH") -> Iterator[Tra
         )
         yield _make(block, tx["hash"], None, 0, tx["sender"], tx["to"], native, amount)
     for lg in block["logs"]:
-        yield from decode_log(block, lg)
+        if watched is None or _log_may_touch(lg, watched):
+            yield from decode_log(block, lg)

@@ -22,6 +22,10 @@ class WatchFilter:
     def __len__(self) -> int:
         return sum(len(s) for s in self._by_chain.values())
 
+    def addresses(self, chain: str) -> set[str]:
+        """Every address watched on chain (empty if none)."""
+        return self._by_chain.get(chain, set())
+
     def keep(self, chain: str, transfers: Iterable[Transfer]) -> Iterator[Transfer]:
         """The transfers of which either side is watched on chain."""
         watched = self._by_chain.get(chain)
