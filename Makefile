@@ -21,7 +21,7 @@ $(TOOLS_STAMP):
 	npm install --silent --no-fund --no-audit --prefix .tools @foundry-rs/anvil@$(ANVIL_VERSION)
 	.tools/node_modules/.bin/anvil --version
 	# Headless Chromium for the checkout page test (Debian package; needs root).
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
 	touch $(TOOLS_STAMP)
 
 demo: setup
