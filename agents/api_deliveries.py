@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -12,8 +11,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.topicfold import TopicFold
 from blockhook.errors import ApiError
 from blockhook.settings import Settings
 from streams.deliveryjob import log_record, redelivery_job
@@ -24,23 +23,31 @@ logger = logging.getLogger(__name__)
 Publish = Callable[[list[tuple[str, bytes, bytes]]], Awaitable[None]]
 
 
-class DeliveriesView:
+class DeliveriesView(TopicFold):
     """In-memory fold of deliveries.log: the latest record of each delivery, oldest first.
 
     Bounded: past `delivery.log_max` deliveries the oldest are forgotten (the topic keeps
     them)."""
 
+    TOPICS = ("deliveries.log",)
+
     def __init__(self, s: Settings) -> None:
-        self.settings = s
+        super().__init__(s)
         self.max = s.delivery.log_max
         self.records: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.by_monitor: dict[str, OrderedDict[str, None]] = {}
         self.seq: dict[str, int] = {}
         self._n = 0
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
 
-    def apply(self, rec: dict[str, Any]) -> None:
+    def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
+        try:
+            rec = orjson.loads(value) if value is not None else None
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(rec, dict):
+            self.apply_record(rec)
+
+    def apply_record(self, rec: dict[str, Any]) -> None:
         """Fold one record in (the latest record of a delivery replaces the earlier ones)."""
         did = str(rec.get("id", ""))
         if not did:
@@ -75,54 +82,6 @@ class DeliveriesView:
                 return out, self.seq[out[-1]["id"]]
             out.append(rec)
         return out, None
-
-    async def start(self) -> None:
-        """Follow the topic from its beginning (retrying while the broker is away)."""
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        if self._consumer:
-            await self._consumer.stop()
-
-    async def _run(self) -> None:
-        name = self.settings.topic("deliveries.log")
-        while self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers,
-                enable_auto_commit=False,
-                group_id=None,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-            )
-            try:
-                await consumer.start()
-                tps = [
-                    TopicPartition(name, p)
-                    for p in sorted(consumer.partitions_for_topic(name) or {0})
-                ]
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-                self._consumer = consumer
-            except Exception as exc:
-                logger.warning("deliveries view: cannot start (%s); retrying", exc)
-                await consumer.stop()
-                await asyncio.sleep(2)
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=10_000)
-            except Exception as exc:  # keep the API alive through broker hiccups
-                logger.warning("deliveries view: %s", exc)
-                await asyncio.sleep(1)
-                continue
-            for records in batch.values():
-                for r in records:
-                    try:
-                        value = orjson.loads(r.value) if r.value is not None else None
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(value, dict):
-                        self.apply(value)
 
 
 def _public(rec: dict[str, Any], with_event: bool) -> dict[str, Any]:
@@ -196,7 +155,7 @@ def add_delivery_routes(
                 ("deliveries.log", job["id"].encode(), orjson.dumps(rec)),
             ]
         )
-        view.apply(rec)  # readable here at once; the topic brings it to the other workers
+        view.apply_record(rec)  # readable here at once; the topic brings it to the other workers
         return web.Response(body=orjson.dumps(rec), status=202, content_type="application/json")
 
     a.on_startup.append(on_startup)

@@ -7,16 +7,14 @@ Every worker folds the whole topics, so any worker answers any read. The fold is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.topicfold import TopicFold
 from blockhook.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -205,51 +203,17 @@ def session_status(session: dict[str, Any], ledger: Ledger, now_ms: int) -> dict
     }
 
 
-class WalletsView:
+class WalletsView(TopicFold):
     """In-memory fold of wallets, wallets.addresses, sessions and events."""
 
     TOPICS = ("wallets", "wallets.addresses", "sessions", "events")
 
     def __init__(self, s: Settings) -> None:
-        self.settings = s
+        super().__init__(s)
         self.wallets: dict[str, dict[str, Any]] = {}
         self.assignments: dict[tuple[str, str], dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.ledger = Ledger()
-        self.caught_up = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._ends: dict[TopicPartition, int] = {}
-
-    async def start(self) -> None:
-        """Follow the topics from their beginning."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            enable_auto_commit=False,
-            group_id=None,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            # The API waits on this view for assignments and sessions: short fetch waits
-            # (the embedded broker holds a fetch for the whole wait even when data arrives).
-            fetch_max_wait_ms=20,
-        )
-        await self._consumer.start()
-        names = [self.settings.topic(t) for t in self.TOPICS]
-        tps = [
-            TopicPartition(t, p)
-            for t in names
-            for p in sorted(self._consumer.partitions_for_topic(t) or {0})
-        ]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        if self._consumer:
-            await self._consumer.stop()
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         """Fold one record of one of the topics (pure apart from self)."""
@@ -282,37 +246,6 @@ class WalletsView:
                 self.sessions.pop(k, None)
             else:
                 self.sessions[k] = data
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
-            except Exception as exc:  # keep the API alive through broker hiccups
-                logger.warning("wallets view: %s", exc)
-                await asyncio.sleep(1)
-                continue
-            for tp, records in batch.items():
-                for r in records:
-                    self.apply(tp.topic, r.key, r.value, int(r.timestamp or 0))
-            if batch:
-                async with self._changed:
-                    self._changed.notify_all()
-            if not self.caught_up.is_set() and not batch:
-                self.caught_up.set()
-
-    async def wait_for(self, pred: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait until pred() holds for the view (checked after each batch)."""
-
-        async def _wait() -> None:
-            async with self._changed:
-                await self._changed.wait_for(pred)
-
-        try:
-            await asyncio.wait_for(_wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
 
 
 def now_ms() -> int:

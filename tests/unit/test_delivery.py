@@ -170,8 +170,8 @@ def test_view_pages_newest_first_and_forgets_the_oldest_past_its_bound() -> None
     s = Settings(delivery={"log_max": 100})
     v = DeliveriesView(s)
     for i in range(150):
-        v.apply({"id": f"dlv_{i:04x}", "monitor_id": f"mon_{i % 2}", "status": "pending"})
-    v.apply({"id": "dlv_0095", "monitor_id": "mon_1", "status": "delivered"})  # an update
+        v.apply_record({"id": f"dlv_{i:04x}", "monitor_id": f"mon_{i % 2}", "status": "pending"})
+    v.apply_record({"id": "dlv_0095", "monitor_id": "mon_1", "status": "delivered"})  # an update
     assert len(v.records) == 100 and "dlv_0031" not in v.records
     items, cursor = v.page("mon_1", None, 20, None)
     assert [r["id"] for r in items][:2] == ["dlv_0095", "dlv_0093"]

@@ -1,0 +1,107 @@
+"""Whole topics folded into memory by a group-less consumer, so any worker answers any read.
+
+The API's views (monitors, wallets, the delivery log) are such folds. A writer publishes to
+a topic and then waits on the fold for its effect (`wait_for`), which gives
+read-your-writes without a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from blockhook.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class TopicFold:
+    """Follows `TOPICS` (names without the prefix) from their beginning; `apply` folds each
+    record. `caught_up` is set after the first empty fetch (high watermarks are not reliable
+    on the embedded broker, so an empty fetch is the sign)."""
+
+    TOPICS: tuple[str, ...] = ()
+
+    def __init__(self, s: Settings) -> None:
+        self.settings = s
+        self.caught_up = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
+        """Fold one record of `topic` (the full name, with the prefix)."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Start following (in the background, retrying while the broker is away)."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self._task:
+            self._task.cancel()
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        names = [self.settings.topic(t) for t in self.TOPICS]
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                enable_auto_commit=False,
+                group_id=None,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=64 * 1024 * 1024,
+                # writers wait on this fold: short fetch waits (the embedded broker holds a
+                # fetch for the whole wait even when data arrives)
+                fetch_max_wait_ms=20,
+            )
+            try:
+                await consumer.start()
+                tps = [
+                    TopicPartition(t, p)
+                    for t in names
+                    for p in sorted(consumer.partitions_for_topic(t) or {0})
+                ]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                return consumer
+            except Exception as exc:  # the broker may still be starting
+                logger.warning("%s: cannot start (%s); retrying", type(self).__name__, exc)
+                await consumer.stop()
+                await asyncio.sleep(2)
+
+    async def _run(self) -> None:
+        self._consumer = consumer = await self._connect()
+        while True:
+            try:
+                batch = await consumer.getmany(timeout_ms=200, max_records=20_000)
+            except Exception as exc:  # keep the API alive through broker hiccups
+                logger.warning("%s: %s", type(self).__name__, exc)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batch.items():
+                for r in records:
+                    self.apply(tp.topic, r.key, r.value, int(r.timestamp or 0))
+            if batch:
+                async with self._changed:
+                    self._changed.notify_all()
+            elif not self.caught_up.is_set():
+                self.caught_up.set()
+
+    async def wait_for(self, pred: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until pred() holds (checked after each batch); False on time-out."""
+
+        async def _wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(pred)
+
+        try:
+            await asyncio.wait_for(_wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
