@@ -188,6 +188,63 @@ async def _emit(emits: list[Emit]) -> None:
     await send_buffered(deliveries_topic, jobs)
 
 
+def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emit]:
+    """Fold one block, backfilled block or reorg marker into the chain's state."""
+    view = PartitionView(p)
+    chain, chain_id = str(msg["chain"]), int(msg["chain_id"])
+    if kind == "reorg":
+        return on_reorg(
+            state,
+            chain=chain,
+            chain_id=chain_id,
+            marker_id=str(msg["id"]),
+            fork_number=int(msg["fork_number"]),
+            orphaned=[(int(o["number"]), str(o["hash"])) for o in msg["orphaned"]],
+            cfg_for=view.cfg,
+        )
+    items = view.with_owners(chain, cast(list[Match], msg.get("items", [])))
+    only = set(msg.get("monitors") or [])
+    matched = [
+        (c, m)
+        for c, m in match(items, partial(view.monitors, chain), view.cfg)
+        if c["chain"] == chain and (not only or c["id"] in only)
+    ]
+    number, block_hash, depth = int(msg["number"]), str(msg["hash"]), int(msg["finality_depth"])
+    if kind == "backfill":
+        return on_backfill(
+            state,
+            chain=chain,
+            chain_id=chain_id,
+            number=number,
+            block_hash=block_hash,
+            finality_depth=depth,
+            matches=matched,
+        )
+    return on_block(
+        state,
+        chain=chain,
+        chain_id=chain_id,
+        number=number,
+        block_hash=block_hash,
+        finality_depth=depth,
+        matches=matched,
+        cfg_for=view.cfg,
+    )
+
+
+async def _fold_chain(p: int, kind: str, msg: dict[str, Any]) -> None:
+    """Fold, emit, then save what changed; a failure drops the cached state."""
+    chain = str(msg["chain"])
+    state = _load_state(p, chain)
+    try:
+        before = set(state["pending"])
+        await _emit(_fold(p, kind, msg, state))
+        _save_state(p, chain, state, before)
+    except BaseException:
+        _states.pop((p, chain), None)  # the tables, not a half-folded cache, count
+        raise
+
+
 @app.agent(transfers_topic)
 async def track(stream: Any) -> None:
     """Fold each partition's messages into its tables; emit events before saving state."""
@@ -206,55 +263,6 @@ async def track(stream: Any) -> None:
         elif kind == "watch":
             _apply_watch(p, msg)
         elif kind in ("block", "reorg", "backfill"):
-            view = PartitionView(p)
-            chain = str(msg["chain"])
-            state = _load_state(p, chain)
-            try:
-                before = set(state["pending"])
-                if kind in ("block", "backfill"):
-                    items = view.with_owners(chain, cast(list[Match], msg.get("items", [])))
-                    matched = match(items, partial(view.monitors, chain), view.cfg)
-                    only = set(msg.get("monitors") or [])
-                    matched = [
-                        (c, m)
-                        for c, m in matched
-                        if c["chain"] == chain and (not only or c["id"] in only)
-                    ]
-                if kind == "backfill":
-                    emits = on_backfill(
-                        state,
-                        chain=chain,
-                        chain_id=int(msg["chain_id"]),
-                        number=int(msg["number"]),
-                        block_hash=str(msg["hash"]),
-                        finality_depth=int(msg["finality_depth"]),
-                        matches=matched,
-                    )
-                elif kind == "block":
-                    emits = on_block(
-                        state,
-                        chain=chain,
-                        chain_id=int(msg["chain_id"]),
-                        number=int(msg["number"]),
-                        block_hash=str(msg["hash"]),
-                        finality_depth=int(msg["finality_depth"]),
-                        matches=matched,
-                        cfg_for=view.cfg,
-                    )
-                else:
-                    emits = on_reorg(
-                        state,
-                        chain=chain,
-                        chain_id=int(msg["chain_id"]),
-                        marker_id=str(msg["id"]),
-                        fork_number=int(msg["fork_number"]),
-                        orphaned=[(int(o["number"]), str(o["hash"])) for o in msg["orphaned"]],
-                        cfg_for=view.cfg,
-                    )
-                await _emit(emits)
-                _save_state(p, chain, state, before)
-            except BaseException:
-                _states.pop((p, chain), None)  # the tables, not a half-folded cache, count
-                raise
+            await _fold_chain(p, kind, msg)
         else:
             logger.error("unknown transfers message %r skipped", kind)

@@ -50,6 +50,18 @@ def empty_state() -> ChainState:
     return ChainState(heads=[], pending={}, reverted={})
 
 
+def new_entry(cfg: MonitorCfg, m: Match) -> Entry:
+    """A pending entry for a transfer the monitor matched, with the monitor's count."""
+    return Entry(
+        monitor_id=cfg["id"],
+        side=m["side"],
+        address=m["address"],
+        required=cfg["confirmations"],
+        transfer=m["transfer"],
+        owner=m.get("owner"),
+    )
+
+
 def entry_key(e: Entry) -> str:
     """Pending entries are unique per transfer, block, monitor and side."""
     t = e["transfer"]
@@ -117,14 +129,7 @@ def on_block(
         del heads[: max(0, len(heads) - (finality_depth + 1))]
 
     for cfg, m in matches:
-        e = Entry(
-            monitor_id=cfg["id"],
-            side=m["side"],
-            address=m["address"],
-            required=cfg["confirmations"],
-            transfer=m["transfer"],
-            owner=m.get("owner"),
-        )
+        e = new_entry(cfg, m)
         state["pending"].setdefault(entry_key(e), e)
 
     out: list[Emit] = []
@@ -201,14 +206,7 @@ def on_backfill(
     head = int(heads[-1][0])
     out: list[Emit] = []
     for cfg, m in matches:
-        e = Entry(
-            monitor_id=cfg["id"],
-            side=m["side"],
-            address=m["address"],
-            required=cfg["confirmations"],
-            transfer=m["transfer"],
-            owner=m.get("owner"),
-        )
+        e = new_entry(cfg, m)
         confs = head - number + 1
         if confs <= finality_depth:
             state["pending"].setdefault(entry_key(e), e)
