@@ -284,34 +284,34 @@ def test_malformed_logs_do_not_hide_good_ones() -> None:
     assert [(t["log_index"], t["amount"]) for t in ts] == [(99, "77")]
 
 
-def test_anonymous_event_is_dropped_by_normalize() -> None:
-    """A log without topics never reaches decode (normalize drops it)."""
-    bh = BHASH
+def rpc_block_with_logs(logs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
+    """A JSON-RPC block with one zero-value transaction, and its receipt holding `logs`."""
     rpc_block = {
         "number": "0x64",
-        "hash": bh,
+        "hash": BHASH,
         "parentHash": "0x" + "cd" * 32,
         "timestamp": "0x1",
         "transactions": [
             {"hash": TX, "transactionIndex": "0x0", "from": A, "to": TOKEN, "value": "0x0"}
         ],
     }
-    receipts = [
-        {
-            "transactionHash": TX,
-            "blockHash": bh,
-            "status": "0x1",
-            "logs": [
-                {"address": TOKEN, "topics": [], "data": "0x" + w(1), "logIndex": "0x0"},
-                {
-                    "address": TOKEN,
-                    "topics": [TRANSFER_TOPIC, ta(A), ta(B)],
-                    "data": "0x" + w(4),
-                    "logIndex": "0x1",
-                },
-            ],
-        }
-    ]
+    receipts = [{"transactionHash": TX, "blockHash": BHASH, "status": "0x1", "logs": logs}]
+    return rpc_block, receipts
+
+
+def test_anonymous_event_is_dropped_by_normalize() -> None:
+    """A log without topics never reaches decode (normalize drops it)."""
+    rpc_block, receipts = rpc_block_with_logs(
+        [
+            {"address": TOKEN, "topics": [], "data": "0x" + w(1), "logIndex": "0x0"},
+            {
+                "address": TOKEN,
+                "topics": [TRANSFER_TOPIC, ta(A), ta(B)],
+                "data": "0x" + w(4),
+                "logIndex": "0x1",
+            },
+        ]
+    )
     rec = normalize_block("local", 31337, rpc_block, receipts)
     assert [lg["log_index"] for lg in rec["logs"]] == [1]
     assert [t["amount"] for t in decode_block(rec)] == ["4"]
@@ -358,23 +358,9 @@ def test_decode_log_never_raises_on_word_topics(t0: str, rest: list[str], data: 
 @example(t0=TRANSFER_TOPIC, rest=[ta(A), ta(B), "0x"], data="0x")
 def test_normalized_logs_never_make_decode_raise(t0: str, rest: list[str], data: str) -> None:
     """Whatever normalize_block accepts, decode_block must digest without raising."""
-    rpc_block = {
-        "number": "0x64",
-        "hash": BHASH,
-        "parentHash": "0x" + "cd" * 32,
-        "timestamp": "0x1",
-        "transactions": [
-            {"hash": TX, "transactionIndex": "0x0", "from": A, "to": TOKEN, "value": "0x0"}
-        ],
-    }
-    receipts = [
-        {
-            "transactionHash": TX,
-            "blockHash": BHASH,
-            "status": "0x1",
-            "logs": [{"address": TOKEN, "topics": [t0, *rest], "data": data, "logIndex": "0x0"}],
-        }
-    ]
+    rpc_block, receipts = rpc_block_with_logs(
+        [{"address": TOKEN, "topics": [t0, *rest], "data": data, "logIndex": "0x0"}]
+    )
     try:
         rec = normalize_block("local", 31337, rpc_block, receipts)
     except DecodeError:

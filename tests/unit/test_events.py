@@ -10,29 +10,8 @@ import orjson
 import pytest
 
 from streams.events import build_event, event_id, iso_utc
+from tests.unit.contract import CONTRACT_EVENT_FIELDS
 
-CONTRACT_KEYS = [
-    "id",
-    "type",
-    "monitor_id",
-    "chain",
-    "chain_id",
-    "tx_hash",
-    "log_index",
-    "block_number",
-    "block_hash",
-    "from",
-    "to",
-    "direction",
-    "asset",
-    "amount",
-    "confirmations",
-    "required_confirmations",
-    "credited",
-    "wallet_id",
-    "user_ref",
-    "occurred_at",
-]
 TYPES = ["transfer.seen", "transfer.confirming", "transfer.confirmed", "transfer.reverted"]
 
 
@@ -53,10 +32,10 @@ def ev(t: Any, **kw: Any) -> dict[str, Any]:
 
 def test_exact_keys_in_contract_order(make_transfer) -> None:
     e = ev(make_transfer(kind="erc20", log_index=3), wallet_id="wal_1", user_ref="customer-42")
-    assert list(e) == CONTRACT_KEYS
+    assert list(e) == CONTRACT_EVENT_FIELDS
     assert list(e["asset"]) == ["kind", "contract", "symbol", "decimals", "token_id"]
     # the serialised form keeps the order too
-    assert list(orjson.loads(orjson.dumps(e))) == CONTRACT_KEYS
+    assert list(orjson.loads(orjson.dumps(e))) == CONTRACT_EVENT_FIELDS
 
 
 def test_values(make_transfer) -> None:

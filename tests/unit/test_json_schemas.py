@@ -21,30 +21,8 @@ from schemas.wallet import Wallet
 from streams.decode import decode_block
 from streams.events import EventType, build_event
 from streams.records import BlockRecord, Transfer
+from tests.unit.contract import CONTRACT_EVENT_FIELDS
 
-# Section 3 of CONTRACT.md, in its order.
-CONTRACT_EVENT_FIELDS = [
-    "id",
-    "type",
-    "monitor_id",
-    "chain",
-    "chain_id",
-    "tx_hash",
-    "log_index",
-    "block_number",
-    "block_hash",
-    "from",
-    "to",
-    "direction",
-    "asset",
-    "amount",
-    "confirmations",
-    "required_confirmations",
-    "credited",
-    "wallet_id",
-    "user_ref",
-    "occurred_at",
-]
 CONTRACT_ASSET_FIELDS = ["kind", "contract", "symbol", "decimals", "token_id"]
 EVENT_TYPES: list[EventType] = [
     "transfer.seen",
