@@ -1,8 +1,9 @@
-"""Decode each block into transfers and route them, one message per transfers partition.
+"""Decode blocks into transfers and route them to the transfers partitions, in batches.
 
-Every partition gets a message for every block, even with no transfers in it: that
-message is also the head tick by which the tracker counts confirmations. Reorg markers
-are broadcast the same way, in order with the blocks.
+Every partition gets a record for every block, even with no transfers in it: that record
+is also the head tick by which the tracker counts confirmations. Reorg markers are
+broadcast the same way, in order with the blocks. The records of a batch of blocks travel
+as one message per partition (streams.fanout).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from agents.sending import send_buffered
 from blockhook import metrics
 from blockhook.settings import Settings
 from faust_app import app, settings
-from streams.decode import decode_block
-from streams.match import route
-from streams.records import BlockRecord
+from streams.fanout import Packer, records_for
 from streams.topics import blocks_topic, transfers_topic
 from streams.watchfilter import WatchFilter
 
@@ -31,36 +30,44 @@ BOOTSTRAP_TOPICS = ("monitors", "wallets.addresses")
 
 watch_filter = WatchFilter()
 
+# How long a batch waits to fill before the blocks already in it go on: the latency a
+# lightly loaded chain pays per block, and what lets a busy one travel in batches.
+BATCH_WITHIN_S = 0.01
 
-def fan_out(
-    record: dict[str, Any], partitions: int, watched: WatchFilter
+
+def decode_batch(
+    values: list[bytes], partitions: int, watched: WatchFilter
 ) -> list[tuple[bytes | None, bytes, int | None]]:
-    """The transfers-topic messages for one record of the blocks topic.
+    """The transfers-topic messages for a batch of blocks-topic records, in order.
 
-    Only transfers touching a watched address are routed; every partition still gets one
-    message per block, which is also its head tick."""
-    chain = str(record.get("chain"))
-    key = chain.encode()
-    if record.get("type") == "reorg":
-        msg = orjson.dumps({**record, "t": "reorg"})
-        return [(key, msg, p) for p in range(partitions)]
-    block: BlockRecord = record  # type: ignore[assignment]
-    cfg = settings.chain(chain)
-    native = cfg.native_symbol if cfg else "ETH"
-    finality = cfg.finality_depth if cfg else 64
-    addrs = watched.addresses(chain)
-    routed = route(chain, watched.keep(chain, decode_block(block, native, addrs)), partitions)
-    backfill = record.get("backfill")
-    head = {
-        "t": "backfill" if backfill else "block",
-        "monitors": backfill.get("monitors") if isinstance(backfill, dict) else None,
-        "chain": chain,
-        "chain_id": block["chain_id"],
-        "number": block["number"],
-        "hash": block["hash"],
-        "finality_depth": finality,
-    }
-    return [(key, orjson.dumps({**head, "items": routed.get(p, [])}), p) for p in range(partitions)]
+    Watch markers extend the filter for the records after them; only transfers touching a
+    watched address are routed; every partition still gets a record per block (its head
+    tick). Unreadable records are counted, logged and skipped."""
+    packer = Packer(partitions)
+    for value in values:
+        try:
+            record = orjson.loads(value)
+            kind = record.get("type") if isinstance(record, dict) else None
+            if kind == "watch":
+                watched.add(str(record["chain"]), (str(a) for a in record["add"]))
+                continue
+            if kind not in ("block", "reorg"):
+                raise ValueError("not a block record")
+            chain = str(record["chain"])
+            cfg = settings.chain(chain)
+            packer.add(
+                records_for(
+                    record,
+                    partitions,
+                    native_symbol=cfg.native_symbol if cfg else "ETH",
+                    finality_depth=cfg.finality_depth if cfg else 64,
+                    watched=watched.addresses(chain),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            metrics.inc("blockhook_bad_blocks_total", help="unreadable block records")
+            logger.error("skipping unreadable record on the blocks topic: %s", exc)
+    return [(None, value, p) for p, value in packer.messages()]
 
 
 async def bootstrap_filter(s: Settings, watched: WatchFilter) -> None:
@@ -114,21 +121,9 @@ def add_from_record(watched: WatchFilter, value: bytes | None) -> None:
 
 @app.agent(blocks_topic)
 async def decode(stream: Any) -> None:
-    """blocks → transfers (by partition of chain:address), acknowledged before the commit."""
+    """blocks → transfers, a batch of blocks at a time: one message per transfers partition
+    and batch, handed to the producer (flushed before the blocks' offsets are committed)."""
     partitions = settings.partitions
     await bootstrap_filter(settings, watch_filter)
-    async for value in stream:
-        try:
-            record = orjson.loads(value)
-            kind = record.get("type") if isinstance(record, dict) else None
-            if kind == "watch":
-                watch_filter.add(str(record["chain"]), (str(a) for a in record["add"]))
-                continue
-            if kind not in ("block", "reorg"):
-                raise ValueError("not a block record")
-            out = fan_out(record, partitions, watch_filter)
-        except (ValueError, KeyError, TypeError) as exc:
-            metrics.inc("blockhook_bad_blocks_total", help="unreadable block records")
-            logger.error("skipping unreadable record on the blocks topic: %s", exc)
-            continue
-        await send_buffered(transfers_topic, out)
+    async for values in stream.take(settings.decode_batch_blocks, within=BATCH_WITHIN_S):
+        await send_buffered(transfers_topic, decode_batch(values, partitions, watch_filter))

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import os
+from typing import Any, cast
+
+from faust_app import app
+
+logger = logging.getLogger(__name__)
 
 Messages = list[tuple[bytes | None, bytes, int | None]]
+
+# Exit status of a worker that stops because the broker refused a buffered message.
+EXIT_SEND_FAILED = 75
 
 
 async def send_acked(topic: Any, messages: Messages) -> None:
@@ -21,10 +31,28 @@ async def send_acked(topic: Any, messages: Messages) -> None:
 
 
 async def send_buffered(topic: Any, messages: Messages) -> None:
-    """Hand (key, value, partition) messages to the producer without waiting.
+    """Hand (key, value, partition) messages straight to the producer without waiting.
 
     Faust flushes the producer before it commits any offset, so a message that is lost in a
     crash belongs to an input that is processed again (the folds are replay-safe). Waiting
-    for an acknowledgement per block would cost a broker round trip per block."""
+    for an acknowledgement per block would cost a broker round trip per block, and Faust's
+    own `Topic.send` costs several times the producer's work per message. A message the
+    broker refuses for good (the producer already retried) stops the worker at once, before
+    a commit can move past the input that produced it."""
+    name = topic.get_topic_name()
+    producer = app.producer
     for key, value, partition in messages:
-        await topic.send(key=key, value=value, partition=partition)
+        fut = await producer.send(name, key, value, partition, None, None)
+        cast("asyncio.Future[Any]", fut).add_done_callback(_exit_if_failed)
+
+
+def _exit_if_failed(fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled() or fut.exception() is None:
+        return
+    logger.critical(
+        "the broker did not take a message (%r); stopping this worker without a commit so "
+        "the input that produced it is processed again after the restart",
+        fut.exception(),
+    )
+    logging.shutdown()
+    os._exit(EXIT_SEND_FAILED)

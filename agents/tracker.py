@@ -232,37 +232,45 @@ def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emi
     )
 
 
-async def _fold_chain(p: int, kind: str, msg: dict[str, Any]) -> None:
-    """Fold, emit, then save what changed; a failure drops the cached state."""
-    chain = str(msg["chain"])
-    state = _load_state(p, chain)
+async def _fold_records(p: int, records: list[Any]) -> None:
+    """Fold a message's records in order; emit their events, then save the chain states
+    they changed (once per message, not per block). A failure drops the cached states."""
+    before: dict[str, set[str]] = {}  # chain → its pending keys when this message began
+    emits: list[Emit] = []
     try:
-        before = set(state["pending"])
-        await _emit(_fold(p, kind, msg, state))
-        _save_state(p, chain, state, before)
+        for rec in records:
+            kind = rec.get("t") if isinstance(rec, dict) else None
+            if kind == "cfg":
+                _apply_cfg(p, rec)
+            elif kind == "owner":
+                _apply_owner(rec)
+            elif kind == "watch":
+                _apply_watch(p, rec)
+            elif kind in ("block", "reorg", "backfill"):
+                chain = str(rec["chain"])
+                state = _load_state(p, chain)
+                before.setdefault(chain, set(state["pending"]))
+                emits += _fold(p, str(kind), rec, state)
+            else:
+                logger.error("unknown transfers record %r skipped", kind)
+        await _emit(emits)
+        for chain, keys in before.items():
+            _save_state(p, chain, _states[(p, chain)], keys)
     except BaseException:
-        _states.pop((p, chain), None)  # the tables, not a half-folded cache, count
+        for chain in before:  # the tables, not a half-folded cache, count
+            _states.pop((p, chain), None)
         raise
 
 
 @app.agent(transfers_topic)
 async def track(stream: Any) -> None:
-    """Fold each partition's messages into its tables; emit events before saving state."""
+    """Fold each partition's messages into its tables; emit events before saving state.
+
+    A message is one record (watch, cfg, owner) or a list of them (a batch of blocks)."""
     async for event in stream.events():
-        p = event.message.partition
         try:
             msg = orjson.loads(event.value)
-            kind = msg.get("t")
-        except (orjson.JSONDecodeError, AttributeError) as exc:
+        except orjson.JSONDecodeError as exc:
             logger.error("unreadable transfers message skipped: %s", exc)
             continue
-        if kind == "cfg":
-            _apply_cfg(p, msg)
-        elif kind == "owner":
-            _apply_owner(msg)
-        elif kind == "watch":
-            _apply_watch(p, msg)
-        elif kind in ("block", "reorg", "backfill"):
-            await _fold_chain(p, kind, msg)
-        else:
-            logger.error("unknown transfers message %r skipped", kind)
+        await _fold_records(event.message.partition, msg if isinstance(msg, list) else [msg])

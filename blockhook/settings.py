@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     recovery_consistency_check: bool = True
     session_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
+    # Blocks the decode stage takes at once (one transfers message per partition per batch).
+    decode_batch_blocks: int = Field(default=100, ge=1, le=10_000)
     log_level: str = "info"
     # Wallets (issue 5): base of checkout_url (default: the address the API was called on).
     public_url: str | None = None

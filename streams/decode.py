@@ -149,8 +149,15 @@ def _batch_pairs(data: str) -> list[tuple[int, int]] | None:
 
 
 def _log_may_touch(lg: LogRecord, watched: Container[str]) -> bool:
-    """Could this log move tokens from or to a watched address? (cheap; a superset)"""
-    return any(len(t) == 66 and "0x" + t[26:] in watched for t in lg["topics"][1:4])
+    """Could this log move tokens from or to a watched address? (cheap; a superset: any
+    indexed word whose low 20 bytes are a watched address)"""
+    topics = lg["topics"]
+    n = len(topics)
+    return (
+        (n > 1 and "0x" + topics[1][26:] in watched)
+        or (n > 2 and "0x" + topics[2][26:] in watched)
+        or (n > 3 and "0x" + topics[3][26:] in watched)
+    )
 
 
 def decode_block(

@@ -24,6 +24,9 @@ class Entry(TypedDict):
     required: int
     transfer: Transfer
     owner: NotRequired[Owner | None]
+    # The monitor asked for every confirmation when the transfer was seen. Entries without
+    # it (written before it existed) are checked on every head.
+    every: NotRequired[bool]
 
 
 class Tombstone(TypedDict):
@@ -59,6 +62,7 @@ def new_entry(cfg: MonitorCfg, m: Match) -> Entry:
         required=cfg["confirmations"],
         transfer=m["transfer"],
         owner=m.get("owner"),
+        every=cfg["notify"] == "every_confirmation",
     )
 
 
@@ -134,8 +138,11 @@ def on_block(
 
     out: list[Emit] = []
     for key, e in list(state["pending"].items()):
-        if e["transfer"]["block_number"] > number:
+        b = e["transfer"]["block_number"]
+        if b > number:
             continue  # from a later block: this is a replay of an earlier one
+        if not _due(e, b, prev, number, finality_depth, idx is not None):
+            continue
         current = cfg_for(e["monitor_id"])
         if current is None or not current["active"]:
             del state["pending"][key]
@@ -152,6 +159,18 @@ def on_block(
         if number - t["at"] > finality_depth:
             del state["reverted"][key]
     return out
+
+
+def _due(e: Entry, b: int, prev: int, head: int, finality_depth: int, replay: bool) -> bool:
+    """Does the head moving prev → head concern this entry (an event, or its end)? Most
+    pending entries wait for their confirming head; this keeps a block's cost to the few
+    that move instead of a monitor lookup per pending entry."""
+    req = e["required"]
+    if b > prev or prev - b + 1 < req <= head - b + 1:
+        return True  # seen or confirmed in this step
+    if e.get("every", True) and prev - b + 1 < req:
+        return True  # a transfer.confirming step
+    return not replay and head - b + 1 > finality_depth + req
 
 
 def on_reorg(

@@ -437,3 +437,48 @@ def test_transitions(make_transfer, block, prev, head, req, every, expected):
         "transfer": make_transfer(number=block),
     }
     assert transitions(e, prev, head, every) == expected  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- only due entries are visited
+
+
+def test_due_entries_only_give_every_transition_of_a_full_scan(make_cfg, make_transfer, bhash):
+    """Many transfers in many blocks, threshold and every-confirmation monitors, heads that
+    skip numbers: the events equal those a check of every entry on every head gives."""
+    cfgs = {
+        "mon_t": make_cfg(id="mon_t", confirmations=4),
+        "mon_e": make_cfg(id="mon_e", confirmations=5, notify="every_confirmation"),
+        "mon_1": make_cfg(id="mon_1", confirmations=1),
+    }
+    h = Harness(cfgs, finality=6, roundtrip=True)
+    heads = [n for n in range(10, 50) if n % 7 != 3]  # gaps: 17, 24, 31, 38, 45 never come
+    got: list[tuple[str, str, int]] = []
+    entries: list[tuple[str, int, int, bool]] = []  # (tx suffix, block, required, every)
+    for n in heads:
+        matches = []
+        if n < 30:
+            for j, mid in enumerate(cfgs):
+                t = make_transfer(number=n, tx=100 * n + j)
+                matches.append(m(cfgs[mid], t))
+                entries.append((t["tx_hash"][-4:], n, cfgs[mid]["confirmations"], mid == "mon_e"))
+        evs = h.block(n, bhash(n), matches)
+        got += [(e["type"], e["tx_hash"][-4:], e["confirmations"]) for e in evs]
+
+    want: list[tuple[str, str, int]] = []
+    for tx_s, b, req, every in entries:
+        prev = None
+        for n in heads:
+            if n < b:
+                continue
+            p = prev if prev is not None else b - 1
+            for etype, confs in transitions(
+                {"required": req, "transfer": {"block_number": b}},  # type: ignore[typeddict-item]
+                p,
+                n,
+                every,
+            ):
+                want.append((etype, tx_s, confs))
+            prev = n
+    assert sorted(got) == sorted(want)
+    assert {t for t, _, _ in got} == {"transfer.seen", "transfer.confirming", "transfer.confirmed"}
+    assert h.state["pending"] == {}  # everything ended after finality
