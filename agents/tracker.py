@@ -15,6 +15,7 @@ from faust_app import app
 from streams.deliveryjob import delivery_job
 from streams.match import match, watch_key
 from streams.records import Match, MonitorCfg, Owner
+from streams.segments import Segments
 from streams.topics import (
     deliveries_topic,
     events_topic,
@@ -26,7 +27,15 @@ from streams.topics import (
     wallet_monitors_table,
     watch_lists_table,
 )
-from streams.tracker import ChainState, Emit, empty_state, on_backfill, on_block, on_reorg
+from streams.tracker import (
+    ChainState,
+    Emit,
+    Entry,
+    empty_state,
+    on_backfill,
+    on_block,
+    on_reorg,
+)
 from streams.watchindex import WatchIndex, apply_to_list
 
 logger = logging.getLogger(__name__)
@@ -91,6 +100,7 @@ async def _forget_index(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Partitions move on a rebalance: rebuild indices from the tables when next needed."""
     watch_index.forget()
     _states.clear()
+    _segments.clear()
     _cfgs.clear()
 
 
@@ -140,34 +150,51 @@ def _apply_owner(msg: dict[str, Any]) -> None:
 
 
 _states: dict[tuple[int, str], ChainState] = {}
+_segments: dict[tuple[int, str], Segments] = {}
 _cfgs: dict[tuple[int, str], MonitorCfg | None] = {}  # (partition, monitor id), read through
 
 
 def _load_state(p: int, chain: str) -> ChainState:
     """The chain's state in partition p: cached; on first use read from the tables (heads and
-    recent reverts in one record, each pending entry in its own)."""
+    recent reverts in one record, the pending entries in segments)."""
     st = _states.get((p, chain))
     if st is None:
         raw = tracker_table.get(f"{p}:{chain}".encode())
         st = cast(ChainState, orjson.loads(raw)) if raw else empty_state()
         prefix = f"{p}:{chain}|".encode()
-        st["pending"] = {
-            k[len(prefix) :].decode(): orjson.loads(v)
+        segs = _segments[(p, chain)] = Segments()
+        st["pending"] = segs.load(
+            (k[len(prefix) :].decode(), orjson.loads(v))
             for k, v in tracker_entries_table.items()
             if k.startswith(prefix)
-        }
+        )
         _states[(p, chain)] = st
     return st
 
 
-def _save_state(p: int, chain: str, st: ChainState, before: set[str]) -> None:
-    """Write what changed: entries added and removed, and the small heads record."""
+def _drop_state(p: int, chain: str) -> None:
+    _states.pop((p, chain), None)
+    _segments.pop((p, chain), None)
+
+
+def _save_state(
+    p: int, chain: str, st: ChainState, before: dict[str, Entry], finality_depth: int | None
+) -> None:
+    """Write what changed: the segments of entries that came and went, and the small heads
+    record."""
+    head = int(st["heads"][-1][0]) if st["heads"] else None
+
+    def ended_by_age(e: Entry) -> bool:
+        if head is None or finality_depth is None:
+            return False
+        return head - e["transfer"]["block_number"] + 1 > finality_depth + e["required"]
+
     prefix = f"{p}:{chain}|"
-    after = set(st["pending"])
-    for key in after - before:
-        tracker_entries_table[(prefix + key).encode()] = orjson.dumps(st["pending"][key])
-    for key in before - after:
-        tracker_entries_table.pop((prefix + key).encode(), None)
+    plan = _segments[(p, chain)].plan(st["pending"], before, ended_by_age)
+    for sid, entries in plan.write.items():
+        tracker_entries_table[(prefix + sid).encode()] = orjson.dumps(entries)
+    for sid in plan.delete:
+        tracker_entries_table.pop((prefix + sid).encode(), None)
     small = {"heads": st["heads"], "pending": {}, "reverted": st["reverted"]}
     tracker_table[f"{p}:{chain}".encode()] = orjson.dumps(small)
 
@@ -235,7 +262,8 @@ def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emi
 async def _fold_records(p: int, records: list[Any]) -> None:
     """Fold a message's records in order; emit their events, then save the chain states
     they changed (once per message, not per block). A failure drops the cached states."""
-    before: dict[str, set[str]] = {}  # chain → its pending keys when this message began
+    before: dict[str, dict[str, Entry]] = {}  # chain → its pending entries when this began
+    finality: dict[str, int] = {}  # chain → finality depth its block records carry
     emits: list[Emit] = []
     try:
         for rec in records:
@@ -249,16 +277,18 @@ async def _fold_records(p: int, records: list[Any]) -> None:
             elif kind in ("block", "reorg", "backfill"):
                 chain = str(rec["chain"])
                 state = _load_state(p, chain)
-                before.setdefault(chain, set(state["pending"]))
+                before.setdefault(chain, dict(state["pending"]))
+                if "finality_depth" in rec:
+                    finality[chain] = int(rec["finality_depth"])
                 emits += _fold(p, str(kind), rec, state)
             else:
                 logger.error("unknown transfers record %r skipped", kind)
         await _emit(emits)
-        for chain, keys in before.items():
-            _save_state(p, chain, _states[(p, chain)], keys)
+        for chain, entries in before.items():
+            _save_state(p, chain, _states[(p, chain)], entries, finality.get(chain))
     except BaseException:
         for chain in before:  # the tables, not a half-folded cache, count
-            _states.pop((p, chain), None)
+            _drop_state(p, chain)
         raise
 
 
