@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from agents.sending import send_all, stop_unsent
 from blockhook import metrics
 from blockhook.handlers import handler_refusal, run_command, run_python
 from blockhook.settings import Settings
 from blockhook.webhooks import Attempt, WebhookSender
 from faust_app import app, settings
 from streams.deliveryjob import dead_letter, log_record, signing_secrets
+from streams.inorder import InOrder, Ticket
 from streams.retry import DUE_SLACK_S, RetryPolicy, route
 from streams.topics import (
     deliveries_topic,
@@ -36,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 Out = tuple[Any, bytes, bytes]  # (topic, key, value)
 SLOW_HOST_TTL_S = 600.0  # after this a slow host gets one more try on the main path
+# Unfinished main-path deliveries per slot of `delivery.concurrency`: enough queued work
+# to keep every slot busy while an endpoint holds a few of them until the fast timeout.
+WINDOW_PER_SLOT = 16
+FLUSH_EVERY_S = 0.05  # outcomes of the main path gathered into one publish
 
 
 def policy_default(s: Settings) -> RetryPolicy:
@@ -76,15 +82,16 @@ class Deliverer:
             return False
         return True
 
-    async def attempt(self, job: dict[str, Any]) -> Attempt:
-        """One attempt with the full timeout; never raises."""
+    async def attempt(self, job: dict[str, Any], timeout_s: float | None = None) -> Attempt:
+        """One attempt (a webhook's with timeout_s if given, else the full one); never
+        raises."""
         kind = job.get("kind", "webhook")
         event = job["event"]
         d = self.s.delivery
         if kind == "webhook":
             body = orjson.dumps(event)
             secrets = signing_secrets(job, time.time())
-            return await self.sender.send(job["url"], secrets, event["id"], body)
+            return await self.sender.send(job["url"], secrets, event["id"], body, timeout_s)
         handler = job.get("handler") or {}
         why = handler_refusal(handler, d.python_handlers, d.command_handlers)
         if why is not None:
@@ -94,13 +101,8 @@ class Deliverer:
         timeout = float(handler.get("timeout_s") or d.command_timeout_s)
         return await run_command([str(a) for a in handler["argv"]], event, timeout)
 
-    async def _bounded(self, job: dict[str, Any], started: dict[str, float]) -> Attempt:
-        target = target_of(job)
-        host_sem = self._host_sems.get(target)
-        if host_sem is None:
-            host_sem = self._host_sems[target] = asyncio.Semaphore(self.s.delivery.per_host)
-        async with self._sem, host_sem:
-            started[job["id"]] = time.monotonic()
+    async def _bounded(self, job: dict[str, Any]) -> Attempt:
+        async with self._host_sem(target_of(job)), self._sem:
             return await self.attempt(job)
 
     def outcome(self, job: dict[str, Any], result: Attempt, now: float) -> list[Out]:
@@ -134,57 +136,48 @@ class Deliverer:
         rec = log_record(job, status, now)
         return (delivery_log_topic, job["id"].encode(), orjson.dumps(rec))
 
-    async def _chain(
-        self, jobs: list[dict[str, Any]], started: dict[str, float], results: dict[str, Attempt]
-    ) -> None:
-        for job in jobs:
-            results[job["id"]] = await self._bounded(job, started)
+    async def first_attempt(self, job: dict[str, Any]) -> list[Out]:
+        """The main path for one job: an attempt that may take `fast_timeout_s`; what is
+        slower (or bound for a host known to be slow) goes on to the retry path at once.
 
-    async def first_attempts(self, jobs: list[dict[str, Any]]) -> list[Out]:
-        """The main path: attempt concurrently; hand what is slow to the retry path.
-
-        The events of one transfer for one monitor are attempted one after the other, in
-        the order they came (seen before confirmed); everything else at once."""
+        The endpoint's own bound is taken before the overall one, so jobs queued for a
+        hanging endpoint never hold a slot another endpoint could use."""
+        target = target_of(job)
+        if not self.is_slow(target):
+            async with self._host_sem(target):
+                if not self.is_slow(target):
+                    async with self._sem:
+                        result = await self._fast(job, target)
+                    if result is not None:
+                        return self.outcome(job, result, time.time())
         now = time.time()
-        out: list[Out] = []
-        chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        attempted: list[dict[str, Any]] = []
-        for job in jobs:
-            if self.is_slow(target_of(job)):
-                job["next_attempt_at"] = now  # due at once, on the retry path
-                out.append(self.requeue(job, now))
-                metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
-            else:
-                key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
-                chains.setdefault(key, []).append(job)
-                attempted.append(job)
-        if not chains:
-            return out
-        started: dict[str, float] = {}
-        results: dict[str, Attempt] = {}
-        tasks = [asyncio.ensure_future(self._chain(c, started, results)) for c in chains.values()]
-        _, pending = await asyncio.wait(tasks, timeout=self.s.delivery.fast_timeout_s)
-        for t in pending:
-            t.cancel()
-        for r in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(r, Exception):
-                logger.error("delivery attempt raised: %r", r)
-        now, mono = time.time(), time.monotonic()
-        for job in attempted:
-            result = results.get(job["id"])
-            if result is not None:
-                out += self.outcome(job, result, now)
-                continue
-            target = target_of(job)
-            ran = started.get(job["id"])
-            if ran is not None and mono - ran >= self.s.delivery.fast_timeout_s * 0.9:
-                if target not in self.slow:
-                    logger.warning("%s is slow: off the main path for now", target)
-                self.slow[target] = mono
-            job["next_attempt_at"] = now
-            out.append(self.requeue(job, now))
-            metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
-        return out
+        job["next_attempt_at"] = now  # due at once, on the retry path
+        metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
+        return [self.requeue(job, now)]
+
+    async def _fast(self, job: dict[str, Any], target: str) -> Attempt | None:
+        """An attempt bounded by the fast timeout; None (and the target marked slow) if it
+        ran that long."""
+        fast = self.s.delivery.fast_timeout_s
+        if job.get("kind", "webhook") == "webhook":  # the HTTP client's own timeout
+            result = await self.attempt(job, fast)
+            if result.status_code is not None or result.latency_ms < fast * 900:
+                return result
+        else:
+            try:
+                return await asyncio.wait_for(self.attempt(job), fast)
+            except TimeoutError:
+                pass
+        if target not in self.slow:
+            logger.warning("%s is slow: off the main path for now", target)
+        self.slow[target] = time.monotonic()
+        return None
+
+    def _host_sem(self, target: str) -> asyncio.Semaphore:
+        sem = self._host_sems.get(target)
+        if sem is None:
+            sem = self._host_sems[target] = asyncio.Semaphore(self.s.delivery.per_host)
+        return sem
 
     async def due_attempts(self, jobs: list[dict[str, Any]]) -> list[Out]:
         """The retry path: attempt what is due (full timeout), re-queue what is not yet."""
@@ -196,8 +189,7 @@ class Deliverer:
                 out.append(self.requeue(job, now))
             else:
                 due.append(job)
-        started: dict[str, float] = {}
-        results = await asyncio.gather(*(self._bounded(j, started) for j in due))
+        results = await asyncio.gather(*(self._bounded(j) for j in due))
         now = time.time()
         for job, result in zip(due, results, strict=True):
             target = target_of(job)
@@ -209,11 +201,75 @@ class Deliverer:
         return out
 
 
-async def publish(messages: list[Out]) -> None:
-    """Send every message and wait until the broker has them all."""
-    futures = [await topic.send(key=key, value=value) for topic, key, value in messages]
-    for fut in futures:
-        await fut
+class MainPath:
+    """First attempts, many at once, for one agent's stream (no batch waits for its slowest
+    member). The deliveries of one transfer to one monitor go one after the other, in the
+    order they came (seen before confirmed). An offset is acknowledged once the outcome of
+    its delivery (log record, retry or dead letter) is on the broker and every earlier
+    offset of its partition is too."""
+
+    def __init__(self, d: Deliverer, stream: Any, window: int) -> None:
+        self.d = d
+        self.stream = stream
+        self.window = window
+        self._order: InOrder[Any] = InOrder()
+        self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._room = asyncio.Event()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._done: list[tuple[list[Out], Ticket[Any]]] = []
+        self._flusher: asyncio.Future[None] | None = None
+
+    async def submit(self, event: Any) -> None:
+        """Start the delivery of one message; wait while `window` are unfinished."""
+        while len(self._order) >= self.window:
+            self._room.clear()
+            await self._room.wait()
+        ticket = self._order.add(event, event.message.tp)
+        jobs = parse_jobs([event.value])
+        if not jobs:
+            self._finished([], ticket)
+            return
+        job = jobs[0]
+        key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
+        task = asyncio.ensure_future(self._run(job, ticket, self._tails.get(key)))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(
+            lambda t: self._tails.pop(key, None) if self._tails.get(key) is t else None
+        )
+
+    async def _run(self, job: dict[str, Any], ticket: Ticket[Any], before: Any) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            out = await self.d.first_attempt(job)
+        except Exception as exc:  # a bug, not a failed attempt: retry it rather than lose it
+            logger.error("delivery %s: attempt raised %r; to the retry path", job["id"], exc)
+            now = time.time()
+            job["next_attempt_at"] = now
+            out = [self.d.requeue(job, now)]
+        self._finished(out, ticket)
+
+    def _finished(self, out: list[Out], ticket: Ticket[Any]) -> None:
+        """Outcomes are published together, a few milliseconds' worth at a time: one
+        produce request for many deliveries, not one each."""
+        self._done.append((out, ticket))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        while self._done:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            batch, self._done = self._done, []
+            try:
+                await send_all([m for out, _ in batch for m in out])
+            except Exception as exc:  # the outcomes are not on the broker: ack nothing
+                stop_unsent(exc)
+            for _, ticket in batch:
+                for event in self._order.finish(ticket):
+                    await self.stream.ack(event)
+            self._room.set()
 
 
 _deliverer: Deliverer | None = None
@@ -252,10 +308,11 @@ def parse_jobs(values: list[Any]) -> list[dict[str, Any]]:
 
 @app.agent(deliveries_topic)
 async def deliver(stream: Any) -> None:
-    """First attempts (and redeliveries), a batch at a time."""
-    batch_n = settings.delivery.batch
-    async for values in stream.take(batch_n, within=0.05):
-        await publish(await deliverer().first_attempts(parse_jobs(values)))
+    """First attempts (and redeliveries), as they come, acknowledged in order."""
+    manual = stream.noack()
+    main = MainPath(deliverer(), manual, window=WINDOW_PER_SLOT * settings.delivery.concurrency)
+    async for event in manual.events():
+        await main.submit(event)
 
 
 async def _tier(stream: Any) -> None:
@@ -266,12 +323,12 @@ async def _tier(stream: Any) -> None:
             wait = float(job.get("hold_until") or 0) - time.time()
             if wait > 0:
                 if ready:  # what is already due does not wait behind a later head
-                    await publish(await deliverer().due_attempts(ready))
+                    await send_all(await deliverer().due_attempts(ready))
                     ready = []
                 await asyncio.sleep(wait)
             ready.append(job)
         if ready:
-            await publish(await deliverer().due_attempts(ready))
+            await send_all(await deliverer().due_attempts(ready))
 
 
 for _t, _topic in retry_tier_topics.items():
@@ -283,4 +340,4 @@ async def legacy_retry(stream: Any) -> None:
     """Jobs left on the single retry topic of earlier versions go on to the tiers."""
     async for values in stream.take(settings.delivery.batch, within=0.2):
         now = time.time()
-        await publish([deliverer().requeue(job, now) for job in parse_jobs(values)])
+        await send_all([deliverer().requeue(job, now) for job in parse_jobs(values)])

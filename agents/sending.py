@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any, cast
 
 from faust_app import app
@@ -46,13 +47,27 @@ async def send_buffered(topic: Any, messages: Messages) -> None:
         cast("asyncio.Future[Any]", fut).add_done_callback(_exit_if_failed)
 
 
+async def send_all(messages: Sequence[tuple[Any, bytes | None, bytes]]) -> None:
+    """Hand (topic, key, value) messages straight to the producer and wait until the broker
+    has every one (partitioned by key, as Faust's `Topic.send` does)."""
+    producer = app.producer
+    futures = [
+        await producer.send(topic.get_topic_name(), key, value, None, None, None)
+        for topic, key, value in messages
+    ]
+    await asyncio.gather(*futures)
+
+
 def _exit_if_failed(fut: asyncio.Future[Any]) -> None:
-    if fut.cancelled() or fut.exception() is None:
-        return
+    if not fut.cancelled() and fut.exception() is not None:
+        stop_unsent(fut.exception())
+
+
+def stop_unsent(exc: BaseException | None) -> None:
+    """The broker did not take a message: stop this worker at once, before any commit, so
+    the input that produced it is processed again after the restart."""
     logger.critical(
-        "the broker did not take a message (%r); stopping this worker without a commit so "
-        "the input that produced it is processed again after the restart",
-        fut.exception(),
+        "the broker did not take a message (%r); stopping this worker without a commit", exc
     )
     logging.shutdown()
     os._exit(EXIT_SEND_FAILED)
