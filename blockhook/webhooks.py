@@ -9,11 +9,11 @@ import socket
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from streams.netpolicy import address_refusal
 from streams.signing import webhook_headers
@@ -21,6 +21,7 @@ from streams.signing import webhook_headers
 logger = logging.getLogger(__name__)
 
 RESPONSE_EXCERPT = 512
+TARGET_CACHE = 10_000  # parsed webhook URLs kept (forgotten all at once when full)
 
 
 class ForbiddenAddress(OSError):
@@ -107,6 +108,8 @@ class WebhookSender:
         self.allow_private = allow_private
         self.limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._targets: dict[str, URL | ForbiddenAddress] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -125,16 +128,36 @@ class WebhookSender:
         if self._session is not None:
             await self._session.close()
 
-    def _check_ip_literal(self, url: str) -> None:
-        """aiohttp does not ask the resolver about an IP-address host: check it here."""
-        host = urlsplit(url).hostname or ""
+    def _target(self, url: str) -> URL:
+        """The parsed URL, checked if its host is an IP address (aiohttp does not ask the
+        resolver about those). Cached: a URL's host does not change, and parsing and
+        checking it on every delivery cost as much as a third of an attempt."""
+        hit = self._targets.get(url)
+        if hit is not None:
+            if isinstance(hit, ForbiddenAddress):
+                raise hit
+            return hit
+        if len(self._targets) >= TARGET_CACHE:
+            self._targets.clear()
+        parsed = URL(url)
+        host = parsed.host or ""
         try:
             ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
-            return  # a name: the GuardedResolver checks what it resolves to
+            self._targets[url] = parsed  # a name: the GuardedResolver checks what it gives
+            return parsed
         why = address_refusal(host, self.allow_loopback, self.allow_private)
         if why is not None:
-            raise ForbiddenAddress(f"{host}: {why}")
+            refusal = self._targets[url] = ForbiddenAddress(f"{host}: {why}")
+            raise refusal
+        self._targets[url] = parsed
+        return parsed
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get(seconds)
+        if t is None:
+            t = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return t
 
     async def send(
         self,
@@ -149,11 +172,11 @@ class WebhookSender:
         started = time.time()
         t0 = time.monotonic()
         headers = webhook_headers(secrets, msg_id, int(started), body)
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        timeout = self._timeout(timeout_s or self.timeout_s)
         try:
-            self._check_ip_literal(url)
+            target = self._target(url)
             async with self._get_session().post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
+                target, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as resp:
                 excerpt = (await resp.content.read(RESPONSE_EXCERPT)).decode("utf-8", "replace")
                 status = resp.status

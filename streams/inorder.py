@@ -18,7 +18,7 @@ T = TypeVar("T")
 class Ticket(Generic[T]):
     """One piece of work: its item, its partition and whether it is done."""
 
-    __slots__ = ("item", "key", "done")
+    __slots__ = ("done", "item", "key")
 
     def __init__(self, item: T, key: Hashable) -> None:
         self.item = item
