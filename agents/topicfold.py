@@ -56,9 +56,11 @@ class TopicFold:
                 group_id=None,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
                 fetch_max_bytes=64 * 1024 * 1024,
-                # writers wait on this fold: short fetch waits (the embedded broker holds a
-                # fetch for the whole wait even when data arrives)
-                fetch_max_wait_ms=20,
+                # Writers wait on this fold, and the embedded broker answers a fetch only
+                # some way into its wait even when data arrives; but every view polls
+                # without end, so a short wait costs the broker CPU all day. The worker's
+                # own setting is the balance (about 20 ms of latency at the default 100).
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             )
             try:
                 await consumer.start()
