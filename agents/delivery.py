@@ -42,6 +42,7 @@ SLOW_HOST_TTL_S = 600.0  # after this a slow host gets one more try on the main 
 # to keep every slot busy while an endpoint holds a few of them until the fast timeout.
 WINDOW_PER_SLOT = 16
 FLUSH_EVERY_S = 0.05  # outcomes of the main path gathered into one publish
+HOLD_SLICE_S = 0.25  # a retry tier checks this often whether it must let go of its jobs
 
 
 def policy_default(s: Settings) -> RetryPolicy:
@@ -316,19 +317,42 @@ async def deliver(stream: Any) -> None:
 
 
 async def _tier(stream: Any) -> None:
-    """One retry tier: FIFO, so sleep until the head is due; attempt what is due together."""
+    """One retry tier: FIFO, so sleep until the head is due; attempt what is due together.
+
+    Faust waits for every message an agent holds before a rebalance or a shutdown goes on,
+    so a tier never sleeps through one: when either begins, what it holds goes back on its
+    tier (acknowledged by the broker) and the batch ends at once."""
     async for values in stream.take(settings.delivery.batch, within=0.2):
+        jobs = parse_jobs(values)
         ready: list[dict[str, Any]] = []
-        for job in parse_jobs(values):
+        for i, job in enumerate(jobs):
             wait = float(job.get("hold_until") or 0) - time.time()
             if wait > 0:
                 if ready:  # what is already due does not wait behind a later head
                     await send_all(await deliverer().due_attempts(ready))
                     ready = []
-                await asyncio.sleep(wait)
+                if not await _hold(wait):
+                    now = time.time()
+                    await send_all([deliverer().requeue(j, now) for j in jobs[i:]])
+                    break
             ready.append(job)
         if ready:
             await send_all(await deliverer().due_attempts(ready))
+
+
+def _interrupted() -> bool:
+    """Is the worker stopping, or are partitions being taken away?"""
+    return bool(app.should_stop or app.rebalancing)
+
+
+async def _hold(seconds: float) -> bool:
+    """Sleep, a slice at a time; False as soon as the worker must let go of its messages."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if _interrupted():
+            return False
+        await asyncio.sleep(min(left, HOLD_SLICE_S))
+    return not _interrupted()
 
 
 for _t, _topic in retry_tier_topics.items():

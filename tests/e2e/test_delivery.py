@@ -376,3 +376,50 @@ def test_kill_9_with_retries_pending_keeps_the_schedule(
 
 def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+async def tier_copies(stack: DevStack, delivery_id: str) -> list[str]:
+    """The retry tiers that hold (or held) a copy of this delivery's job, in order."""
+    consumer = AIOKafkaConsumer(
+        *[f"blockhook.deliveries.retry.{t}s" for t in (1, 5, 30, 300, 3600)],
+        bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}",
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[tuple[int, str]] = []
+    try:
+        while batch := await consumer.getmany(timeout_ms=1500):
+            for tp, records in batch.items():
+                found += [(r.timestamp, tp.topic) for r in records if delivery_id in str(r.value)]
+    finally:
+        await consumer.stop()
+    return [topic for _, topic in sorted(found)]
+
+
+def test_sigterm_while_a_retry_waits_on_its_tier_stops_at_once_and_keeps_it(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    """Faust waits for every message an agent holds before it stops (or rebalances): a tier
+    that slept until its head is due would hold a worker's shutdown for up to an hour."""
+    receiver.status_for = lambda path: 503 if path == "/later" else 200
+    watched = fresh_address(7)
+    m = monitor(stack, watched, webhook={"url": receiver.url + "/later"}, retry={"delays_s": [900]})
+    ct.send_eth(stack.cfg.rpc_url, FUNDER, watched, 31)
+    pending = final_delivery(stack, m["id"], "pending")
+    assert len(pending["attempts"]) == 1
+    time.sleep(3)  # the job is on its tier now, held by the tier's agent
+    assert stack.worker is not None
+    t0 = time.monotonic()
+    stack.worker.terminate()
+    stack.worker.wait(30)
+    took = time.monotonic() - t0
+    assert took < 15, f"the worker took {took:.1f}s to stop"
+    tiers = asyncio.run(tier_copies(stack, pending["id"]))
+    assert tiers[0].endswith(".300s") and len(tiers) >= 2, tiers  # put back before stopping
+    stack.worker = None
+    stack.start_worker()
+    stack.wait_ready()
+    again = final_delivery(stack, m["id"], "pending")
+    assert again["attempts"] == pending["attempts"]  # nothing lost, nothing counted twice
+    assert again["next_attempt_at"] == pending["next_attempt_at"]
