@@ -76,3 +76,22 @@ def test_packer_sends_an_oversized_record_alone() -> None:
     pk.add([big])
     pk.add([small])
     assert [len(orjson.loads(v)) for _, v in pk.messages()] == [1, 1, 1]
+
+
+def test_a_watch_marker_in_a_batch_applies_to_the_blocks_after_it_only() -> None:
+    from agents.decode import decode_batch
+    from streams.watchfilter import WatchFilter
+
+    watched = WatchFilter()
+    b1 = {**block(txs=[tx(5, to=B)]), "type": "block", "number": 100}
+    b2 = {**block(txs=[tx(6, to=B)]), "type": "block", "number": 101}
+    marker = {"type": "watch", "chain": "local", "add": [B]}
+    values = [orjson.dumps(b1), b"not json", orjson.dumps(marker), orjson.dumps(b2)]
+    msgs = decode_batch(values, P, watched)
+    assert sorted(p for _, _, p in msgs) == list(range(P))  # one message per partition
+    routed: dict[int, list[str]] = {}
+    for _, value, _ in msgs:
+        for rec in orjson.loads(value):
+            routed.setdefault(rec["number"], []).extend(m["address"] for m in rec["items"])
+    assert routed[100] == []  # before the marker: B was not watched yet
+    assert sorted(routed[101]) == sorted([A, B])  # both sides of a transfer touching B
