@@ -253,8 +253,9 @@ class MainPath:
         self._finished(out, ticket)
 
     def _finished(self, out: list[Out], ticket: Ticket[Any]) -> None:
-        """Outcomes are published together, a few milliseconds' worth at a time: one
-        produce request for many deliveries, not one each."""
+        """Outcomes are published together, FLUSH_EVERY_S worth at a time: one produce
+        request for many deliveries, not one each (the webhooks went out already; only
+        the commit waits)."""
         self._done.append((out, ticket))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
