@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from agents.api_deliveries import add_delivery_routes
-from agents.api_wallets import add_wallet_routes
+from agents.api_wallets import add_wallet_routes, page_args
 from agents.readmodel import MonitorsView
 from agents.sending import send_acked
 from blockhook import metrics
@@ -202,13 +202,7 @@ class Api:
         return json_response(self._get(request))
 
     async def list_monitors(self, request: web.Request) -> web.Response:
-        try:
-            limit = int(request.query.get("limit", "100"))
-        except ValueError:
-            raise ApiError(400, "invalid_query", "limit must be an integer", "limit") from None
-        if not 1 <= limit <= 1000:
-            raise ApiError(400, "invalid_query", "limit must be between 1 and 1000", "limit")
-        cursor = request.query.get("cursor") or ""
+        limit, cursor = page_args(request)
         ids = sorted(i for i in self.view.monitors if i > cursor)
         page = ids[:limit]
         next_cursor = page[-1] if len(ids) > limit else None

@@ -295,7 +295,7 @@ class WalletsApi:
         return _json(wallet_out(w, self._key(w)))
 
     async def list_wallets(self, request: web.Request) -> web.Response:
-        limit, cursor = _page_args(request)
+        limit, cursor = page_args(request)
         ids = sorted(i for i in self.view.wallets if i > cursor)
         page = ids[:limit]
         items = [wallet_out(self.view.wallets[i], self._key(self.view.wallets[i])) for i in page]
@@ -309,7 +309,7 @@ class WalletsApi:
 
     async def list_addresses(self, request: web.Request) -> web.Response:
         wallet = self._wallet(request.match_info["id"])
-        limit, cursor = _page_args(request)
+        limit, cursor = page_args(request)
         refs = sorted(u for (w, u) in self.view.assignments if w == wallet["id"] and u > cursor)
         page = refs[:limit]
         items = [
@@ -464,7 +464,7 @@ class WalletsApi:
                 check_user_ref(user_ref)
             except ValueError as exc:
                 raise ApiError(400, "invalid_query", str(exc), "user_ref") from None
-        limit, cursor = _page_args(request)
+        limit, cursor = page_args(request)
         items = self.view.ledger.items(wallet_id, user_ref)
         start = int(cursor) if cursor.isdigit() else 0
         page = items[start : start + limit]
@@ -478,7 +478,8 @@ class WalletsApi:
         )
 
 
-def _page_args(request: web.Request) -> tuple[int, str]:
+def page_args(request: web.Request) -> tuple[int, str]:
+    """The `limit` (1 to 1000, default 100) and `cursor` of a listing, or a 400."""
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
