@@ -35,6 +35,7 @@ from streams.tracker import (
     on_backfill,
     on_block,
     on_reorg,
+    past_finality,
 )
 from streams.watchindex import WatchIndex, apply_to_list
 
@@ -187,7 +188,7 @@ def _save_state(
     def ended_by_age(e: Entry) -> bool:
         if head is None or finality_depth is None:
             return False
-        return head - e["transfer"]["block_number"] + 1 > finality_depth + e["required"]
+        return past_finality(e, head, finality_depth)
 
     prefix = f"{p}:{chain}|"
     plan = _segments[(p, chain)].plan(st["pending"], before, ended_by_age)

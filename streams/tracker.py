@@ -152,8 +152,7 @@ def on_block(
             out.append((_event(etype, e, chain, chain_id, confs), current))
         # Kept past finality until its confirming block has left the heads window, so a
         # replay of any block still recognised as a replay re-emits its events.
-        age = number - e["transfer"]["block_number"] + 1
-        if age > finality_depth + e["required"] and idx is None:
+        if idx is None and past_finality(e, number, finality_depth):
             del state["pending"][key]
     for key, t in list(state["reverted"].items()):
         if number - t["at"] > finality_depth:
@@ -170,7 +169,12 @@ def _due(e: Entry, b: int, prev: int, head: int, finality_depth: int, replay: bo
         return True  # seen or confirmed in this step
     if e.get("every", True) and prev - b + 1 < req:
         return True  # a transfer.confirming step
-    return not replay and head - b + 1 > finality_depth + req
+    return not replay and past_finality(e, head, finality_depth)
+
+
+def past_finality(e: Entry, head: int, finality_depth: int) -> bool:
+    """Is the entry done with at this head: deeper than finality plus its confirmations?"""
+    return head - e["transfer"]["block_number"] + 1 > finality_depth + e["required"]
 
 
 def on_reorg(
