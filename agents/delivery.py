@@ -216,7 +216,7 @@ class MainPath:
         self._order: InOrder[Any] = InOrder()
         self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._room = asyncio.Event()
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()  # the loop keeps only weak refs
         self._done: list[tuple[list[Out], Ticket[Any]]] = []
         self._flusher: asyncio.Future[None] | None = None
 

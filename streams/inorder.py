@@ -55,8 +55,3 @@ class InOrder(Generic[T]):
             del self._queues[ticket.key]
         self._open -= len(out)
         return out
-
-    def clear(self) -> None:
-        """Forget everything (the partitions were taken away)."""
-        self._queues.clear()
-        self._open = 0
