@@ -3,7 +3,6 @@ handlers, and the SSRF guards (resolver, IP literals, the API's refusals)."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any
 
@@ -15,8 +14,9 @@ from agents.api import Api
 from agents.api_deliveries import DeliveriesView
 from agents.readmodel import MonitorsView
 from blockhook.handlers import handler_refusal, python_allowed, run_command, run_python
+from blockhook.httpclient import Resolver
 from blockhook.settings import Settings
-from blockhook.webhooks import ForbiddenAddress, GuardedResolver, WebhookSender
+from blockhook.webhooks import ForbiddenAddress, WebhookSender
 from schemas.delivery import DeadLetter, Delivery
 from streams.deliveryjob import (
     dead_letter,
@@ -25,6 +25,7 @@ from streams.deliveryjob import (
     redelivery_job,
     signing_secrets,
 )
+from streams.http1 import parse_target
 from streams.netpolicy import address_refusal
 from streams.retry import TIERS_S, route
 from streams.signing import webhook_headers
@@ -241,36 +242,38 @@ def test_carrier_grade_nat_counts_as_private() -> None:
     assert address_refusal("100.64.1.1", False, True) is None
 
 
-class StubResolver:
-    """Answers every name with one address (a name that resolves to a private address)."""
+class StubResolver(Resolver):
+    """Answers every name with the given addresses (a name that resolves to a private one)."""
 
-    def __init__(self, ip: str) -> None:
-        self.ip = ip
+    def __init__(self, *ips: str) -> None:
+        super().__init__(allow_loopback=False, allow_private=False)
+        self.ips = list(ips)
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> Any:
-        return [
-            {
-                "hostname": host,
-                "host": self.ip,
-                "port": port,
-                "family": family,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        pass
+    async def lookup(self, host: str, port: int) -> list[str]:
+        return self.ips
 
 
 @pytest.mark.parametrize("ip", ["10.0.0.5", "127.0.0.1", "169.254.169.254", "192.168.1.2"])
 async def test_resolver_refuses_names_resolving_to_forbidden_addresses(ip: str) -> None:
-    r = GuardedResolver(allow_loopback=False, allow_private=False)
-    r._inner = StubResolver(ip)  # type: ignore[assignment]
+    target = parse_target("https://innocent.example/hook")
     with pytest.raises(ForbiddenAddress):
-        await r.resolve("innocent.example", 443)
-    r._inner = StubResolver("93.184.216.34")  # type: ignore[assignment]
-    assert (await r.resolve("innocent.example", 443))[0]["host"] == "93.184.216.34"
+        await StubResolver(ip).addresses(target)
+    with pytest.raises(ForbiddenAddress):  # one forbidden address among public ones is enough
+        await StubResolver("93.184.216.34", ip).addresses(target)
+    assert await StubResolver("93.184.216.34").addresses(target) == ["93.184.216.34"]
+
+
+async def test_sender_refuses_a_name_resolving_to_a_private_address_without_connecting() -> None:
+    sender = WebhookSender(
+        timeout_s=2, allow_loopback=False, allow_private=False, resolver=StubResolver("10.1.2.3")
+    )
+    try:
+        a = await sender.send("http://innocent.example/h", [SECRET_A], EVENT["id"], b"{}")
+        assert not a.ok and a.error == "refused: innocent.example resolves to 10.1.2.3: " + (
+            "private address"
+        ), a
+    finally:
+        await sender.close()
 
 
 async def test_sender_refuses_ip_literals_without_connecting() -> None:
