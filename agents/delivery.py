@@ -10,6 +10,7 @@ batch when the loop comes back for the next one)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -58,9 +59,14 @@ def target_of(job: dict[str, Any]) -> str:
     """What concurrency limits and the slow list count by: the endpoint (URL without its
     query), so a hanging path does not hold up another path on the same host."""
     if job.get("kind", "webhook") == "webhook":
-        parts = urlsplit(str(job.get("url", "")))
-        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
+        return _endpoint(str(job.get("url", "")))
     return str(job.get("url", ""))
+
+
+@functools.lru_cache(maxsize=10_000)
+def _endpoint(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path}"
 
 
 class Deliverer:

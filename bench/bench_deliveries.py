@@ -25,32 +25,53 @@ from streams.signing import webhook_headers  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+# The receiver: HTTP/1.1 keep-alive on an asyncio protocol, so that its own cost per
+# request (a quarter of what an aiohttp server costs) leaves the shared CPU to the sender.
+# POST /h/<name> answers 204, except /h/dead, which never answers.
 RECEIVER = r"""
-import asyncio, sys
-from aiohttp import web
-counts = {}
-first = {}
-last = {}
-async def hook(request):
-    await request.read()
-    name = request.match_info["name"]
-    if name == "dead":
-        await asyncio.sleep(3600)
-    now = asyncio.get_running_loop().time()
-    counts[name] = counts.get(name, 0) + 1
-    first.setdefault(name, now)
-    last[name] = now
-    return web.Response(status=204)
-async def stats(request):
-    return web.json_response({"counts": counts, "first": first, "last": last})
-async def reset(request):
-    counts.clear(); first.clear(); last.clear()
-    return web.json_response({})
-app = web.Application()
-app.router.add_post("/h/{name}", hook)
-app.router.add_get("/stats", stats)
-app.router.add_post("/reset", reset)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+import asyncio, json, sys
+counts, first, last = {}, {}, {}
+class Handler(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.t, self.buf = transport, b""
+    def data_received(self, data):
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].decode("latin-1").split("\r\n")
+            n = 0
+            for line in head[1:]:
+                k, _, v = line.partition(":")
+                if k.strip().lower() == "content-length":
+                    n = int(v)
+            if len(self.buf) < end + 4 + n:
+                return
+            self.buf = self.buf[end + 4 + n:]
+            method, path, _ = head[0].split(" ", 2)
+            self.answer(method, path)
+    def answer(self, method, path):
+        if path.startswith("/h/"):
+            name = path[3:]
+            if name == "dead":
+                return
+            now = asyncio.get_running_loop().time()
+            counts[name] = counts.get(name, 0) + 1
+            first.setdefault(name, now)
+            last[name] = now
+            self.t.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            return
+        if path == "/reset":
+            counts.clear(); first.clear(); last.clear()
+        body = json.dumps({"counts": counts, "first": first, "last": last}).encode()
+        self.t.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n" % len(body) + body)
+async def main():
+    server = await asyncio.get_running_loop().create_server(
+        Handler, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    await server.serve_forever()
+asyncio.run(main())
 """
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from blockhook import __version__
 from blockhook.httpclient import ForbiddenAddress, Http1Client, Resolver
+from streams.deliveryjob import iso_utc
 from streams.http1 import InvalidURL, Target, parse_target
 from streams.netpolicy import address_refusal
 from streams.signing import webhook_headers
@@ -54,8 +55,6 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def as_json(self) -> dict[str, Any]:
-        from streams.deliveryjob import iso_utc
-
         return {
             "at": iso_utc(self.at),
             "status_code": self.status_code,

@@ -3,6 +3,7 @@ and the delivery log's view of a job (pure)."""
 
 from __future__ import annotations
 
+import functools
 import secrets as _secrets
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,13 @@ KINDS = ("webhook", "python", "command")
 
 def iso_utc(ts: float) -> str:
     """Unix seconds as RFC 3339 UTC with a Z suffix (whole seconds, as everywhere in the API)."""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    """Cached: every attempt of the same second formats the same time (a hot path)."""
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(s: str | None) -> float | None:
