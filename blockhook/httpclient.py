@@ -20,6 +20,7 @@ from streams.netpolicy import address_refusal
 
 IDLE_S = 15.0  # an idle connection older than this is closed rather than reused
 DNS_TTL_S = 10.0  # a checked resolution is reused this long for new connections
+CONNECT_S = 5.0  # a host with several addresses: how long one may take before the next
 
 
 class ForbiddenAddress(OSError):
@@ -169,6 +170,7 @@ class Http1Client:
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._swept = time.monotonic()
+        self._closed = False
 
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -181,7 +183,10 @@ class Http1Client:
         ProtocolError, or the caller's timeout)."""
         data = encode_post(target, headers, body, self.agent)
         for retry_left in (True, False):
-            conn, reused = await self._acquire(target)
+            if retry_left:
+                conn, reused = await self._acquire(target)
+            else:  # the retry: a new connection (other idle ones may be as stale)
+                conn, reused = await self._connect(target), False
             finished = False
             try:
                 parser = await conn.exchange(data, self.excerpt_limit)
@@ -212,17 +217,20 @@ class Http1Client:
         loop = asyncio.get_running_loop()
         tls = self.ssl_context() if target.tls else None
         failure: OSError | None = None
-        for ip in await self.resolver.addresses(target):
+        addresses = await self.resolver.addresses(target)
+        for i, ip in enumerate(addresses):
+            last = i == len(addresses) - 1  # bounded by the caller's timeout alone
             try:
-                _, conn = await loop.create_connection(
-                    Connection,
-                    ip,
-                    target.port,
-                    ssl=tls,
-                    server_hostname=target.host if tls is not None else None,
-                )
+                async with asyncio.timeout(None if last else CONNECT_S):
+                    _, conn = await loop.create_connection(
+                        Connection,
+                        ip,
+                        target.port,
+                        ssl=tls,
+                        server_hostname=target.host if tls is not None else None,
+                    )
                 return conn
-            except OSError as exc:  # the next address, if there is one
+            except OSError as exc:  # the next address, if there is one (TimeoutError too)
                 failure = exc
         assert failure is not None
         raise failure
@@ -232,7 +240,7 @@ class Http1Client:
         if now - self._swept > self.idle_s:
             self._sweep(now)
         pool = self._idle.setdefault(target.origin, [])
-        if conn.reusable and len(pool) < self.max_idle:
+        if conn.reusable and len(pool) < self.max_idle and not self._closed:
             conn.parser = None
             conn.idle_since = now
             pool.append(conn)
@@ -255,7 +263,8 @@ class Http1Client:
                 del self._idle[origin]
 
     async def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection, and each busy one when its request ends."""
+        self._closed = True
         for pool in self._idle.values():
             for conn in pool:
                 conn.close()

@@ -81,7 +81,7 @@ class WebhookSender:
         self._client = Http1Client(
             self.resolver, RESPONSE_EXCERPT, USER_AGENT, max_idle_per_origin=limit
         )
-        self._targets: dict[str, Target | InvalidURL] = {}
+        self._targets: dict[str, Target | str] = {}  # a str: why the URL is invalid
 
     async def close(self) -> None:
         await self._client.close()
@@ -95,10 +95,10 @@ class WebhookSender:
             try:
                 hit = parse_target(url)
             except InvalidURL as exc:
-                hit = exc
+                hit = str(exc)
             self._targets[url] = hit
-        if isinstance(hit, InvalidURL):
-            raise hit
+        if isinstance(hit, str):
+            raise InvalidURL(hit)  # a new one each time: a raised one keeps its frames
         return hit
 
     async def send(

@@ -92,7 +92,7 @@ def parse_target(url: str) -> Target:
     host_header = shown if port == DEFAULT_PORTS[scheme] else f"{shown}:{port}"
     auth = None
     if parts.username or parts.password:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
         auth = "Basic " + base64.b64encode(pair.encode()).decode()
     return Target(scheme, host, port, path, host_header, auth)
 
