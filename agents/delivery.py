@@ -24,7 +24,7 @@ from blockhook.handlers import handler_refusal, run_command, run_python
 from blockhook.settings import Settings
 from blockhook.webhooks import Attempt, WebhookSender
 from faust_app import app, settings
-from streams.deliveryjob import dead_letter, log_record, signing_secrets
+from streams.deliveryjob import dead_letter, log_record, parse_jobs, signing_secrets
 from streams.inorder import InOrder, Ticket
 from streams.retry import DUE_SLACK_S, RetryPolicy, route
 from streams.topics import (
@@ -211,9 +211,9 @@ class Deliverer:
 class MainPath:
     """First attempts, many at once, for one agent's stream (no batch waits for its slowest
     member). The deliveries of one transfer to one monitor go one after the other, in the
-    order they came (seen before confirmed). An offset is acknowledged once the outcome of
-    its delivery (log record, retry or dead letter) is on the broker and every earlier
-    offset of its partition is too."""
+    order they came (seen before confirmed). A message may carry many deliveries; its
+    offset is acknowledged once the outcome of each (log record, retry or dead letter) is
+    on the broker and every earlier offset of its partition is too."""
 
     def __init__(self, d: Deliverer, stream: Any, window: int) -> None:
         self.d = d
@@ -221,24 +221,29 @@ class MainPath:
         self.window = window
         self._order: InOrder[Any] = InOrder()
         self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._busy = 0  # deliveries started and not yet attempted
         self._room = asyncio.Event()
         self._tasks: set[asyncio.Future[None]] = set()  # the loop keeps only weak refs
         self._done: list[tuple[list[Out], Ticket[Any]]] = []
         self._flusher: asyncio.Future[None] | None = None
 
     async def submit(self, event: Any) -> None:
-        """Start the delivery of one message; wait while `window` are unfinished."""
-        while len(self._order) >= self.window:
-            self._room.clear()
-            await self._room.wait()
-        ticket = self._order.add(event, event.message.tp)
+        """Start the deliveries of one message; wait while `window` are unfinished."""
         jobs = parse_jobs([event.value])
+        ticket = self._order.add(event, event.message.tp, parts=len(jobs))
         if not jobs:
             self._finished([], ticket)
             return
-        job = jobs[0]
+        for job in jobs:
+            while self._busy >= self.window or len(self._order) > self.window:
+                self._room.clear()
+                await self._room.wait()
+            self._start(job, ticket)
+
+    def _start(self, job: dict[str, Any], ticket: Ticket[Any]) -> None:
         key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
         task = asyncio.ensure_future(self._run(job, ticket, self._tails.get(key)))
+        self._busy += 1
         self._tails[key] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -256,6 +261,8 @@ class MainPath:
             now = time.time()
             job["next_attempt_at"] = now
             out = [self.d.requeue(job, now)]
+        self._busy -= 1
+        self._room.set()
         self._finished(out, ticket)
 
     def _finished(self, out: list[Out], ticket: Ticket[Any]) -> None:
@@ -296,22 +303,6 @@ def deliverer() -> Deliverer:
         )
         _deliverer = Deliverer(settings, sender)
     return _deliverer
-
-
-def parse_jobs(values: list[Any]) -> list[dict[str, Any]]:
-    """The readable jobs of a batch (an unreadable one is logged and skipped)."""
-    jobs: list[dict[str, Any]] = []
-    for v in values:
-        try:
-            job = orjson.loads(v)
-        except orjson.JSONDecodeError:
-            logger.error("unreadable delivery job skipped")
-            continue
-        if isinstance(job, dict) and isinstance(job.get("event"), dict) and job.get("url"):
-            jobs.append(job)
-        else:
-            logger.error("malformed delivery job skipped")
-    return jobs
 
 
 @app.agent(deliveries_topic)

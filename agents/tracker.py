@@ -11,8 +11,8 @@ import orjson
 
 from agents.sending import send_buffered
 from blockhook import metrics
-from faust_app import app
-from streams.deliveryjob import delivery_job
+from faust_app import app, settings
+from streams.deliveryjob import delivery_job, pack_jobs
 from streams.match import match, watch_key
 from streams.records import Match, MonitorCfg, Owner
 from streams.segments import Segments
@@ -204,16 +204,17 @@ async def _emit(emits: list[Emit]) -> None:
     if not emits:
         return
     events: list[tuple[bytes | None, bytes, int | None]] = []
-    jobs: list[tuple[bytes | None, bytes, int | None]] = []
+    jobs: list[tuple[str, bytes]] = []
     for ev, cfg in emits:
         address = ev["to"] if ev["direction"] == "in" else ev["from"]
         events.append((address.encode(), orjson.dumps(ev), None))
         job = delivery_job(ev, cfg)
         if job is not None:
-            jobs.append((cfg["id"].encode(), orjson.dumps(job), None))
+            jobs.append((cfg["id"], orjson.dumps(job)))
         metrics.inc("blockhook_events_total", help="events emitted", type=ev["type"])
     await send_buffered(events_topic, events)
-    await send_buffered(deliveries_topic, jobs)
+    packed = pack_jobs(jobs, settings.partitions)
+    await send_buffered(deliveries_topic, [(None, value, p) for p, value in packed])
 
 
 def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emit]:

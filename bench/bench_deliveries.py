@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from blockhook import procs  # noqa: E402
+from streams.deliveryjob import pack_jobs  # noqa: E402
 from streams.signing import webhook_headers  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -145,19 +146,25 @@ async def baseline(base: str, n: int, names: list[str], concurrency: int = 64) -
     return r
 
 
-async def produce(bootstrap: str, base: str, n: int, names: list[str], offset: int) -> None:
+async def produce(
+    bootstrap: str, base: str, n: int, names: list[str], offset: int, args: argparse.Namespace
+) -> None:
+    """n jobs onto the deliveries topic, packed as the tracker packs them: the deliveries of
+    one fold (here `--per-fold` at a time) as one JSON-array message per partition."""
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1 << 20)
     await p.start()
     try:
         futs = []
+        jobs: list[tuple[str, bytes]] = []
         for i in range(offset, offset + n):
             ev = event(i)
+            name = names[i % len(names)]
             job = {
                 "id": "dlv_" + str(ev["id"])[4:],
                 "event": ev,
-                "monitor_id": f"mon_{names[i % len(names)]}",
+                "monitor_id": f"mon_{name}",
                 "kind": "webhook",
-                "url": f"{base}/h/{names[i % len(names)]}",
+                "url": f"{base}/h/{name}",
                 "secrets": [SECRET],
                 "retry": {"delays_s": [3600]},
                 "attempts": [],
@@ -165,11 +172,11 @@ async def produce(bootstrap: str, base: str, n: int, names: list[str], offset: i
                 "next_attempt_at": None,
                 "redelivery_of": None,
             }
-            futs.append(
-                await p.send(
-                    "blockhook.deliveries", orjson.dumps(job), key=job["monitor_id"].encode()
-                )
-            )
+            jobs.append((str(job["monitor_id"]), orjson.dumps(job)))
+            if len(jobs) == args.per_fold or i == offset + n - 1:
+                for partition, value in pack_jobs(jobs, args.partitions):
+                    futs.append(await p.send("blockhook.deliveries", value, partition=partition))
+                jobs = []
         await asyncio.gather(*futs)
     finally:
         await p.stop()
@@ -197,14 +204,18 @@ async def run(args: argparse.Namespace) -> None:
         started.append(
             procs.spawn([sys.executable, "-c", RECEIVER, str(recv_port)], work / "logs/recv.log")
         )
-        cfg = work / "blockhook.toml"
-        cfg.write_text(
-            f'broker = "kafka://127.0.0.1:{broker_port}"\n'
-            f'data_dir = "{work / "data"}"\npartitions = 4\n'
-            f'api_bind = "127.0.0.1:{api_port}"\nallow_loopback_webhooks = true\n'
-            'rebalance_timeout_s = 3\nsession_timeout_s = 10\nlog_level = "warning"\n'
-            "[retry]\ntimeout_s = 10\n"
-        )
+        api_ports = [api_port] + [procs.free_port() for _ in range(args.workers - 1)]
+        cfgs = []
+        for i, port in enumerate(api_ports):
+            cfg = work / f"blockhook{i}.toml"
+            cfg.write_text(
+                f'broker = "kafka://127.0.0.1:{broker_port}"\n'
+                f'data_dir = "{work / f"data{i}"}"\npartitions = {args.partitions}\n'
+                f'api_bind = "127.0.0.1:{port}"\nallow_loopback_webhooks = true\n'
+                'rebalance_timeout_s = 3\nsession_timeout_s = 10\nlog_level = "warning"\n'
+                "[retry]\ntimeout_s = 10\n"
+            )
+            cfgs.append(cfg)
         for _ in range(100):
             if procs.port_open("127.0.0.1", recv_port):
                 break
@@ -213,35 +224,37 @@ async def run(args: argparse.Namespace) -> None:
         base_rate = await baseline(base, args.n, healthy)
         print(f"baseline  signed aiohttp POSTs, plain asyncio loop: {base_rate:8.0f} /s")
 
-        started.append(procs.start_worker(cfg, work / "logs/worker.log"))
+        for i, cfg in enumerate(cfgs):
+            started.append(procs.start_worker(cfg, work / f"logs/worker{i}.log"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if procs.port_open("127.0.0.1", api_port):
+            if all(procs.port_open("127.0.0.1", p) for p in api_ports):
                 break
             await asyncio.sleep(0.3)
-        await asyncio.sleep(3)
+        await asyncio.sleep(3 * args.workers)
         bootstrap = f"127.0.0.1:{broker_port}"
         # Warm-up (connections, partition assignment).
-        await produce(bootstrap, base, 1000, healthy, 10**9)
+        await produce(bootstrap, base, 1000, healthy, 10**9, args)
         await wait_count(base, healthy, 1000, 120)
 
+        who = "worker    " if args.workers == 1 else f"{args.workers} workers "
         await reset(base)
-        await produce(bootstrap, base, args.n, healthy, 0)
+        await produce(bootstrap, base, args.n, healthy, 0, args)
         await wait_count(base, healthy, args.n, 600)
         _, all_rate = rate(await stats(base), healthy)
         print(
-            f"worker    10 healthy endpoints:                  {all_rate:8.0f} /s "
+            f"{who}10 healthy endpoints:                  {all_rate:8.0f} /s "
             f"({all_rate / base_rate:.0%} of baseline)"
         )
 
         await reset(base)
         mixed = [*healthy[:9], "dead"]
-        await produce(bootstrap, base, args.n, mixed, args.n)
+        await produce(bootstrap, base, args.n, mixed, args.n, args)
         n_healthy = sum(1 for i in range(args.n, 2 * args.n) if mixed[i % 10] != "dead")
         await wait_count(base, healthy[:9], n_healthy, 600)
         _, per9 = rate(await stats(base), healthy[:9])
         print(
-            f"worker    9 healthy + 1 hanging endpoint:        {per9:8.0f} /s to the healthy "
+            f"{who}9 healthy + 1 hanging endpoint:        {per9:8.0f} /s to the healthy "
             f"({per9 / (all_rate * 0.9):.0%} of their rate without the dead one)"
         )
     finally:
@@ -254,6 +267,11 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=20_000, help="deliveries per scenario")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (scaling out)")
+    ap.add_argument(
+        "--per-fold", type=int, default=50, help="deliveries the tracker emits at once (packed)"
+    )
+    ap.add_argument("--partitions", type=int, default=4, help="partitions per topic")
     ap.add_argument("--keep", action="store_true", help="keep .bench/deliveries (logs)")
     asyncio.run(run(ap.parse_args()))
     os._exit(0)

@@ -4,12 +4,19 @@ and the delivery log's view of a job (pure)."""
 from __future__ import annotations
 
 import functools
+import logging
 import secrets as _secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from aiokafka.partitioner import murmur2
+
+from streams.fanout import Packer
 from streams.records import MonitorCfg
+
+logger = logging.getLogger(__name__)
 
 # Where a delivery goes: an HTTP webhook, an in-process Python callback, or a command.
 KINDS = ("webhook", "python", "command")
@@ -71,6 +78,41 @@ def delivery_job(event: dict[str, Any], cfg: MonitorCfg) -> dict[str, Any] | Non
         "previous_secret": hook.get("previous_secret"),
         "previous_secret_until": parse_iso(hook.get("previous_secret_expires_at")),
     }
+
+
+def parse_jobs(values: list[Any]) -> list[dict[str, Any]]:
+    """The readable jobs of some messages, each one job or a JSON array of jobs (an
+    unreadable one is logged and skipped)."""
+    jobs: list[dict[str, Any]] = []
+    for v in values:
+        try:
+            decoded = orjson.loads(v)
+        except orjson.JSONDecodeError:
+            logger.error("unreadable delivery job skipped")
+            continue
+        for job in decoded if isinstance(decoded, list) else [decoded]:
+            if isinstance(job, dict) and isinstance(job.get("event"), dict) and job.get("url"):
+                jobs.append(job)
+            else:
+                logger.error("malformed delivery job skipped")
+    return jobs
+
+
+def job_partition(monitor_id: str, partitions: int) -> int:
+    """The deliveries partition of a monitor's jobs: Kafka's default partitioning of the
+    monitor id, so jobs sent one per message (redeliveries, earlier versions) land there too
+    and a transfer's deliveries stay in order."""
+    return (int(murmur2(monitor_id.encode())) & 0x7FFFFFFF) % partitions
+
+
+def pack_jobs(jobs: list[tuple[str, bytes]], partitions: int) -> list[tuple[int, bytes]]:
+    """(monitor id, encoded job) pairs as (partition, JSON array of jobs) messages, in order
+    per partition: one message carries many deliveries, so the delivery agent pays its
+    per-message cost once per batch rather than once per delivery."""
+    packer = Packer(partitions)
+    for monitor_id, job in jobs:
+        packer.add_to(job_partition(monitor_id, partitions), job)
+    return packer.messages()
 
 
 def signing_secrets(job: dict[str, Any], now: float) -> list[str]:

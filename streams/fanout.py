@@ -64,10 +64,14 @@ class Packer:
     def add(self, per_partition: list[bytes]) -> None:
         """Append one record to each partition (per_partition[p] goes to partition p)."""
         for p, rec in enumerate(per_partition):
-            if self._open[p] and self._sizes[p] + len(rec) + 1 > self.limit:
-                self._close(p)
-            self._open[p].append(rec)
-            self._sizes[p] += len(rec) + 1
+            self.add_to(p, rec)
+
+    def add_to(self, p: int, rec: bytes) -> None:
+        """Append one record to partition p."""
+        if self._open[p] and self._sizes[p] + len(rec) + 1 > self.limit:
+            self._close(p)
+        self._open[p].append(rec)
+        self._sizes[p] += len(rec) + 1
 
     def _close(self, p: int) -> None:
         self._done.append((p, b"[" + b",".join(self._open[p]) + b"]"))

@@ -16,13 +16,15 @@ T = TypeVar("T")
 
 
 class Ticket(Generic[T]):
-    """One piece of work: its item, its partition and whether it is done."""
+    """One piece of work: its item, its partition, how many of its parts are still
+    unfinished (a message may carry several deliveries) and whether it is done."""
 
-    __slots__ = ("done", "item", "key")
+    __slots__ = ("done", "item", "key", "left")
 
-    def __init__(self, item: T, key: Hashable) -> None:
+    def __init__(self, item: T, key: Hashable, parts: int = 1) -> None:
         self.item = item
         self.key = key
+        self.left = parts
         self.done = False
 
 
@@ -37,15 +39,20 @@ class InOrder(Generic[T]):
         """Tickets added and not yet released."""
         return self._open
 
-    def add(self, item: T, key: Hashable) -> Ticket[T]:
-        """Queue an item behind everything earlier under the same key."""
-        ticket = Ticket(item, key)
+    def add(self, item: T, key: Hashable, parts: int = 1) -> Ticket[T]:
+        """Queue an item behind everything earlier under the same key; it is done once
+        `finish` was called for each of its parts."""
+        ticket = Ticket(item, key, max(parts, 1))
         self._queues.setdefault(key, deque()).append(ticket)
         self._open += 1
         return ticket
 
     def finish(self, ticket: Ticket[T]) -> list[T]:
-        """Mark a ticket done; return the items, in order, that no earlier one holds back."""
+        """Mark one part of a ticket done; once all are, return the items, in order, that no
+        earlier one holds back."""
+        ticket.left -= 1
+        if ticket.left > 0:
+            return []
         ticket.done = True
         q = self._queues.get(ticket.key)
         out: list[T] = []

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka.partitioner import DefaultPartitioner
 from standardwebhooks import Webhook
 
 from agents.api import Api
@@ -21,7 +23,10 @@ from schemas.delivery import DeadLetter, Delivery
 from streams.deliveryjob import (
     dead_letter,
     delivery_job,
+    job_partition,
     log_record,
+    pack_jobs,
+    parse_jobs,
     redelivery_job,
     signing_secrets,
 )
@@ -101,6 +106,41 @@ def test_jobs_for_webhooks_handlers_and_neither() -> None:
     cmd = delivery_job(EVENT, cfg(handler={"kind": "command", "argv": ["/bin/true"]}))
     assert cmd is not None and cmd["url"] == "command:/bin/true"
     assert delivery_job(EVENT, cfg()) is None
+
+
+def test_jobs_are_packed_per_partition_as_kafka_would_partition_their_monitor() -> None:
+    jobs = []
+    for i in range(60):
+        job = delivery_job(
+            {**EVENT, "id": f"evt_{i:040x}"},
+            cfg(id=f"mon_{i % 7}", webhook={"url": "https://x.example/h", "secret": SECRET_A}),
+        )
+        assert job is not None
+        jobs.append((job["monitor_id"], orjson.dumps(job)))
+    messages = pack_jobs(jobs, 4)
+    assert len(messages) <= 4  # small jobs: one message per partition
+    seen: list[str] = []
+    for p, value in messages:
+        for job in parse_jobs([value]):
+            monitor = job["monitor_id"]
+            key = monitor.encode()
+            assert p == job_partition(monitor, 4) == DefaultPartitioner()(key, [0, 1, 2, 3], [])
+            seen.append(job["event"]["id"])
+    assert sorted(seen) == sorted(f"evt_{i:040x}" for i in range(60))
+    for p in range(4):  # the order of each partition is the order they came in
+        ids = [
+            j["event"]["id"] for v in (v for q, v in messages if q == p) for j in parse_jobs([v])
+        ]
+        assert ids == sorted(ids)
+    big = pack_jobs([("mon_0", b"{" + b" " * 600_000 + b"}")] * 3, 4)
+    assert len(big) == 3  # past the 1 MB cap a partition's jobs take more messages
+
+
+def test_parse_jobs_reads_single_jobs_and_arrays_and_skips_what_is_not_a_job() -> None:
+    job = {"id": "dlv_1", "event": {"id": "evt_1"}, "url": "https://x.example/h"}
+    one = orjson.dumps(job)
+    values = [one, orjson.dumps([job, {"no": "event"}, job]), b"{not json", b"[1, 2]"]
+    assert parse_jobs(values) == [job, job, job]
 
 
 def test_rotation_signs_with_both_until_the_old_secret_expires() -> None:

@@ -30,3 +30,13 @@ def test_any_finishing_order_releases_each_item_once_in_order() -> None:
             mine = [i for i in released if i % 3 == p]
             assert mine == sorted(mine)
         assert len(q) == 0
+
+
+def test_an_item_of_several_parts_is_released_after_its_last_part() -> None:
+    q: InOrder[str] = InOrder()
+    batch, after = q.add("batch", 0, parts=3), q.add("after", 0)
+    assert q.finish(after) == []
+    assert q.finish(batch) == [] and q.finish(batch) == []  # two of three parts done
+    assert len(q) == 2
+    assert q.finish(batch) == ["batch", "after"]
+    assert len(q) == 0
