@@ -7,6 +7,7 @@ from typing import Any
 import faust
 
 from blockhook.settings import Settings, load_settings
+from streams.partition import partitioner
 
 settings: Settings = load_settings()
 
@@ -42,6 +43,7 @@ def make_app(s: Settings) -> faust.App:
         topic_partitions=s.partitions,
         topic_replication_factor=s.replication_factor,
         topic_allow_declare=True,
+        producer_partitioner=partitioner,  # Kafka's default, a word at a time
         web_enabled=False,
         autodiscover=False,
         processing_guarantee="at_least_once",

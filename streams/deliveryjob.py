@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from streams.fanout import Packer
+from streams.partition import key_partition
 from streams.records import MonitorCfg
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def job_partition(monitor_id: str, partitions: int) -> int:
     """The deliveries partition of a monitor's jobs: Kafka's default partitioning of the
     monitor id, so jobs sent one per message (redeliveries, earlier versions) land there too
     and a transfer's deliveries stay in order."""
-    return (int(murmur2(monitor_id.encode())) & 0x7FFFFFFF) % partitions
+    return key_partition(monitor_id.encode(), partitions)
 
 
 def pack_jobs(jobs: list[tuple[str, bytes]], partitions: int) -> list[tuple[int, bytes]]:
