@@ -113,7 +113,7 @@ class WebhookSender:
         started = time.time()
         t0 = time.monotonic()
         headers = webhook_headers(secrets, msg_id, int(started), body)
-        timeout = timeout_s or self.timeout_s
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         status: int | None = None
         excerpt: str | None = None
         try:

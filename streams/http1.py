@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+import idna
+
 MAX_HEAD = 64 * 1024  # a response head larger than this is refused
 MAX_DRAIN = 1024 * 1024  # body bytes read to keep a connection; past this it is closed
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -60,6 +62,18 @@ def _clean(text: str, what: str) -> str:
     return text
 
 
+def _ascii_host(host: str) -> str:
+    """IDNA 2008 with UTS 46 mapping, falling back to IDNA 2003, as yarl (and so aiohttp)
+    does, so a name reaches the same host it did before."""
+    try:
+        return str(idna.encode(host, uts46=True).decode("ascii"))
+    except UnicodeError:
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidURL("the URL's host is not a valid name") from None
+
+
 def parse_target(url: str) -> Target:
     """The Target of an http(s) URL; InvalidURL says what is wrong with it."""
     if any(c < " " or c == "\x7f" for c in url):  # urlsplit would silently drop some
@@ -77,10 +91,7 @@ def parse_target(url: str) -> Target:
         raise InvalidURL("the URL has no host")
     _clean(host, "host")
     if not host.isascii():  # an internationalized name: its ASCII (punycode) form
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InvalidURL("the URL's host is not a valid name") from None
+        host = _ascii_host(host)
     path = _clean(parts.path or "/", "path")
     if parts.query:
         path += "?" + _clean(parts.query, "query")
@@ -256,6 +267,8 @@ class ResponseParser:
         if status in (204, 304):
             self.done = True
         elif coding:
+            if lengths:  # both: the coding frames it, and the connection is not trusted after
+                self.keep_alive = False
             if coding[-1] != "chunked":
                 self._mode, self.keep_alive = "eof", False
             else:

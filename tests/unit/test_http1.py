@@ -89,6 +89,15 @@ def test_parse_target_path_and_query_kept_fragment_dropped(url: str, path: str) 
     assert parse_target(url).path == path
 
 
+def test_international_names_are_encoded_as_yarl_encodes_them() -> None:
+    from yarl import URL
+
+    for host in ("faß.example", "BÜCHER.example", "ελληνικά.example", "日本語.jp"):
+        t = parse_target(f"https://{host}/h")
+        assert t.host == URL(f"https://{host}/h").raw_host, host
+    assert parse_target("https://faß.example/").host == "xn--fa-hia.example"  # IDNA 2008
+
+
 def test_parse_target_non_ascii_is_percent_encoded_and_host_is_punycode() -> None:
     t = parse_target("https://bücher.example/café?q=€")
     assert t.host == "xn--bcher-kva.example"
@@ -293,6 +302,7 @@ def test_chunked_overrides_content_length() -> None:
         b"2\r\nok\r\n0\r\n\r\n"
     )
     assert p.done and p.excerpt == b"ok"
+    assert not p.keep_alive  # both framings given: the connection is not trusted after it
 
 
 def test_chunked_not_done_before_the_last_chunk() -> None:
