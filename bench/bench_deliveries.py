@@ -182,6 +182,16 @@ async def produce(
         await p.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc): robust to other
+    load on the machine, unlike a rate."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_count(base: str, names: list[str], n: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -238,13 +248,17 @@ async def run(args: argparse.Namespace) -> None:
         await wait_count(base, healthy, 1000, 120)
 
         who = "worker    " if args.workers == 1 else f"{args.workers} workers "
+        workers = started[-args.workers :]
         await reset(base)
+        cpu0 = sum(cpu_seconds(w.pid) for w in workers)
         await produce(bootstrap, base, args.n, healthy, 0, args)
         await wait_count(base, healthy, args.n, 600)
+        cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu0
         _, all_rate = rate(await stats(base), healthy)
         print(
             f"{who}10 healthy endpoints:                  {all_rate:8.0f} /s "
-            f"({all_rate / base_rate:.0%} of baseline)"
+            f"({all_rate / base_rate:.0%} of baseline; worker CPU {cpu / args.n * 1e6:.0f} "
+            "µs per delivery)"
         )
 
         await reset(base)
