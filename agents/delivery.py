@@ -1,11 +1,11 @@
-"""Delivery agents. The main agent makes each delivery's first attempt, a batch at a time,
-concurrently (bounded overall and per host), and never waits long: an attempt that has no
-answer within `delivery.fast_timeout_s` is handed to the retry path and its host is kept off
-the main path while it stays slow. Failures wait on the retry tiers (one FIFO topic per
-delay, streams/retry.py), whose agents sleep only until their head is due, attempt what is
-due, and re-queue or dead-letter. Every attempt is written to the delivery log topic.
-Offsets move only after a batch's effects are acknowledged by the broker (take() acks the
-batch when the loop comes back for the next one)."""
+"""Delivery agents. The main agent attempts each delivery as it comes (many at once,
+bounded overall and per endpoint) and never waits long: an attempt that has no answer within
+`delivery.fast_timeout_s` is handed to the retry path and its endpoint is kept off the main
+path while it stays slow. Failures wait on the retry tiers (one FIFO topic per delay,
+streams/retry.py), whose agents sleep only until their head is due, attempt what is due, and
+re-queue or dead-letter; they let go of what they hold when a rebalance or a shutdown begins.
+Every attempt is written to the delivery log topic. An offset is acknowledged only after the
+effects of its message are on the broker (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -186,8 +187,15 @@ class Deliverer:
             sem = self._host_sems[target] = asyncio.Semaphore(self.s.delivery.per_host)
         return sem
 
-    async def due_attempts(self, jobs: list[dict[str, Any]]) -> list[Out]:
-        """The retry path: attempt what is due (full timeout), re-queue what is not yet."""
+    async def due_attempts(
+        self, jobs: list[dict[str, Any]], interrupted: Callable[[], bool] = lambda: False
+    ) -> list[Out]:
+        """The retry path: attempt what is due (full timeout), re-queue what is not yet.
+
+        Many due jobs for one hanging endpoint take minutes (its bound lets 16 through per
+        timeout), and Faust holds up a rebalance or a shutdown until they end: so when
+        `interrupted()` turns true, the attempts still waiting or running are cancelled and
+        their jobs go back on the tiers unchanged (a cancelled attempt does not count)."""
         now = time.time()
         out: list[Out] = []
         due: list[dict[str, Any]] = []
@@ -196,9 +204,23 @@ class Deliverer:
                 out.append(self.requeue(job, now))
             else:
                 due.append(job)
-        results = await asyncio.gather(*(self._bounded(j) for j in due))
+        if interrupted():
+            return out + [self.requeue(job, now) for job in due]
+        tasks = [asyncio.ensure_future(self._bounded(j)) for j in due]
+        pending: set[asyncio.Future[Attempt]] = set(tasks)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=HOLD_SLICE_S)
+            if pending and interrupted():
+                for t in pending:
+                    t.cancel()
+                await asyncio.wait(pending)
+                break
         now = time.time()
-        for job, result in zip(due, results, strict=True):
+        for job, task in zip(due, tasks, strict=True):
+            if task.cancelled():
+                out.append(self.requeue(job, now))
+                continue
+            result = task.result()
             target = target_of(job)
             if result.latency_ms >= self.s.delivery.fast_timeout_s * 1000:
                 self.slow[target] = time.monotonic()
@@ -327,7 +349,7 @@ async def _tier(stream: Any) -> None:
             wait = float(job.get("hold_until") or 0) - time.time()
             if wait > 0:
                 if ready:  # what is already due does not wait behind a later head
-                    await send_all(await deliverer().due_attempts(ready))
+                    await send_all(await deliverer().due_attempts(ready, _interrupted))
                     ready = []
                 if not await _hold(wait):
                     now = time.time()
@@ -335,7 +357,7 @@ async def _tier(stream: Any) -> None:
                     break
             ready.append(job)
         if ready:
-            await send_all(await deliverer().due_attempts(ready))
+            await send_all(await deliverer().due_attempts(ready, _interrupted))
 
 
 def _interrupted() -> bool:
