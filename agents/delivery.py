@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -336,28 +337,110 @@ async def deliver(stream: Any) -> None:
         await main.submit(event)
 
 
-async def _tier(stream: Any) -> None:
-    """One retry tier: FIFO, so sleep until the head is due; attempt what is due together.
+class Tier:
+    """One retry tier: FIFO, so it sleeps until its head is due and attempts what is due
+    together.
+
+    It takes its messages off the stream as they come, into its own queue: an agent that
+    stopped reading (sleeping an hour on its head, or attempting 500 jobs for a hanging
+    endpoint) would let its stream buffer fill, and a full buffer stops Faust's consumer for
+    every stream of the worker. Past `limit` queued messages it pauses fetching from their
+    partitions instead, and resumes at half. Offsets are acknowledged in order, after the
+    effects of their jobs are on the broker.
 
     Faust waits for every message an agent holds before a rebalance or a shutdown goes on,
-    so a tier never sleeps through one: when either begins, what it holds goes back on its
-    tier (acknowledged by the broker) and the batch ends at once."""
-    async for values in stream.take(settings.delivery.batch, within=0.2):
-        jobs = parse_jobs(values)
+    so when either begins the tier puts everything it holds back on the tiers, acknowledged
+    (attempts under way are cancelled, not counted)."""
+
+    def __init__(self, d: Deliverer, stream: Any, batch: int, limit: int) -> None:
+        self.d = d
+        self.stream = stream
+        self.batch = batch
+        self.limit = limit
+        self.queue: deque[Any] = deque()
+        self._more = asyncio.Event()
+        self._paused: set[Any] = set()
+
+    def put(self, event: Any) -> None:
+        """Queue a message (never waits); pause its partition when the queue is long."""
+        self.queue.append(event)
+        self._more.set()
+        if len(self.queue) >= self.limit:
+            tp = event.message.tp
+            if tp not in self._paused:
+                app.consumer.pause_partitions({tp})
+                self._paused.add(tp)
+
+    def _maybe_resume(self) -> None:
+        if self._paused and len(self.queue) <= self.limit // 2:
+            assigned = app.consumer.assignment()
+            app.consumer.resume_partitions({tp for tp in self._paused if tp in assigned})
+            self._paused.clear()
+
+    async def run(self) -> None:
+        """Work through the queue, in order, for as long as the agent runs. A failure stops
+        the worker before any commit (the tier's messages are read again after a restart)."""
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stop_unsent(exc, "a retry tier failed")
+
+    async def _run(self) -> None:
+        while True:
+            if not self.queue:
+                self._more.clear()
+                await self._more.wait()
+                continue
+            events = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
+            self._maybe_resume()
+            await self._work(events)
+
+    async def _work(self, events: list[Any]) -> None:
+        jobs = parse_jobs([e.value for e in events])
         ready: list[dict[str, Any]] = []
         for i, job in enumerate(jobs):
             wait = float(job.get("hold_until") or 0) - time.time()
             if wait > 0:
                 if ready:  # what is already due does not wait behind a later head
-                    await send_all(await deliverer().due_attempts(ready, _interrupted))
+                    await send_all(await self.d.due_attempts(ready, _interrupted))
                     ready = []
                 if not await _hold(wait):
-                    now = time.time()
-                    await send_all([deliverer().requeue(j, now) for j in jobs[i:]])
+                    await self._let_go(jobs[i:])
                     break
             ready.append(job)
-        if ready:
-            await send_all(await deliverer().due_attempts(ready, _interrupted))
+        else:
+            if ready:
+                await send_all(await self.d.due_attempts(ready, _interrupted))
+        for event in events:
+            await self.stream.ack(event)
+        if _interrupted() and self.queue:
+            await self._let_go([])
+
+    async def _let_go(self, jobs: list[dict[str, Any]]) -> None:
+        """Put jobs and everything queued back on the tiers, and acknowledge what was queued."""
+        queued = list(self.queue)
+        self.queue.clear()
+        now = time.time()
+        back = jobs + parse_jobs([e.value for e in queued])
+        await send_all([self.d.requeue(j, now) for j in back])
+        for event in queued:
+            await self.stream.ack(event)
+        self._maybe_resume()
+
+
+async def _tier(stream: Any) -> None:
+    """A retry tier's agent: read as messages come, and let the Tier work through them."""
+    manual = stream.noack()
+    d = settings.delivery
+    tier = Tier(deliverer(), manual, batch=d.batch, limit=max(4 * d.batch, 2_000))
+    worker = asyncio.ensure_future(tier.run())
+    try:
+        async for event in manual.events():
+            tier.put(event)
+    finally:
+        worker.cancel()
 
 
 def _interrupted() -> bool:

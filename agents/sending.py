@@ -63,11 +63,10 @@ def _exit_if_failed(fut: asyncio.Future[Any]) -> None:
         stop_unsent(fut.exception())
 
 
-def stop_unsent(exc: BaseException | None) -> None:
-    """The broker did not take a message: stop this worker at once, before any commit, so
-    the input that produced it is processed again after the restart."""
-    logger.critical(
-        "the broker did not take a message (%r); stopping this worker without a commit", exc
-    )
+def stop_unsent(exc: BaseException | None, what: str = "the broker did not take a message") -> None:
+    """The broker did not take a message (or work that must not be skipped failed): stop
+    this worker at once, before any commit, so the input that produced it is processed
+    again after the restart."""
+    logger.critical("%s (%r); stopping this worker without a commit", what, exc)
     logging.shutdown()
     os._exit(EXIT_SEND_FAILED)
