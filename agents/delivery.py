@@ -407,27 +407,27 @@ class Tier:
                     await send_all(await self.d.due_attempts(ready, _interrupted))
                     ready = []
                 if not await _hold(wait):
-                    await self._let_go(jobs[i:])
+                    events += await self._let_go(jobs[i:])
                     break
             ready.append(job)
         else:
             if ready:
                 await send_all(await self.d.due_attempts(ready, _interrupted))
-        for event in events:
+            if _interrupted() and self.queue:
+                events += await self._let_go([])
+        for event in events:  # in order: this batch, then what was queued behind it
             await self.stream.ack(event)
-        if _interrupted() and self.queue:
-            await self._let_go([])
 
-    async def _let_go(self, jobs: list[dict[str, Any]]) -> None:
-        """Put jobs and everything queued back on the tiers, and acknowledge what was queued."""
+    async def _let_go(self, jobs: list[dict[str, Any]]) -> list[Any]:
+        """Put jobs and everything queued back on the tiers; the queued messages, to be
+        acknowledged after the batch before them."""
         queued = list(self.queue)
         self.queue.clear()
         now = time.time()
         back = jobs + parse_jobs([e.value for e in queued])
         await send_all([self.d.requeue(j, now) for j in back])
-        for event in queued:
-            await self.stream.ack(event)
         self._maybe_resume()
+        return queued
 
 
 async def _tier(stream: Any) -> None:
