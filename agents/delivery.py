@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from faust.types import TP
 
 from agents.sending import send_all, stop_unsent
 from blockhook import metrics
@@ -366,15 +367,15 @@ class Tier:
         self.queue.append(event)
         self._more.set()
         if len(self.queue) >= self.limit:
-            tp = event.message.tp
+            tp = TP(event.message.tp.topic, event.message.tp.partition)  # Faust's own type
             if tp not in self._paused:
                 app.consumer.pause_partitions({tp})
                 self._paused.add(tp)
 
     def _maybe_resume(self) -> None:
         if self._paused and len(self.queue) <= self.limit // 2:
-            assigned = app.consumer.assignment()
-            app.consumer.resume_partitions({tp for tp in self._paused if tp in assigned})
+            assigned = {TP(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+            app.consumer.resume_partitions(self._paused & assigned)
             self._paused.clear()
 
     async def run(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
 import sys
 import threading
 import time
@@ -423,3 +424,80 @@ def test_sigterm_while_a_retry_waits_on_its_tier_stops_at_once_and_keeps_it(
     again = final_delivery(stack, m["id"], "pending")
     assert again["attempts"] == pending["attempts"]  # nothing lost, nothing counted twice
     assert again["next_attempt_at"] == pending["next_attempt_at"]
+
+
+def _job(i: int, monitor_id: str, url: str, retry: dict[str, Any]) -> dict[str, Any]:
+    event = {
+        "id": f"evt_{monitor_id}_{i:06d}",
+        "type": "transfer.confirmed",
+        "monitor_id": monitor_id,
+        "chain": "local",
+        "tx_hash": f"0x{i:064x}",
+        "amount": str(i),
+    }
+    return {
+        "id": "dlv_" + event["id"][4:],
+        "event": event,
+        "monitor_id": monitor_id,
+        "kind": "webhook",
+        "url": url,
+        "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "retry": retry,
+        "attempts": [],
+        "first_at": None,
+        "next_attempt_at": None,
+        "redelivery_of": None,
+    }
+
+
+async def _produce_jobs(stack: DevStack, jobs: list[dict[str, Any]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from streams.deliveryjob import pack_jobs
+
+    p = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}")
+    await p.start()
+    try:
+        packed = pack_jobs([(j["monitor_id"], orjson.dumps(j)) for j in jobs], stack.cfg.partitions)
+        for partition, value in packed:
+            await p.send_and_wait("blockhook.deliveries", value, partition=partition)
+    finally:
+        await p.stop()
+
+
+def test_a_retry_backlog_past_the_stream_buffer_does_not_stop_other_deliveries(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    """A retry tier attempting a batch for a hanging endpoint (16 at a time, 10 s each) used
+    to stop reading its stream; once the stream's buffer (1,024) filled, Faust's consumer
+    stopped delivering to every stream of the worker, and healthy deliveries waited minutes."""
+    receiver.status_for = lambda path: 200
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(4096)  # never accepts: every request hangs until the worker's timeout
+    port = hang.getsockname()[1]
+    n_dead = 3000
+    try:
+        dead = [
+            _job(i, "mon_backlog_dead", f"http://127.0.0.1:{port}/hang", {"delays_s": []})
+            for i in range(n_dead)
+        ]
+        asyncio.run(_produce_jobs(stack, dead))
+        time.sleep(5)  # handed off to the retry path, which is now busy with them
+        ok = [
+            _job(i, "mon_backlog_ok", receiver.url + "/backlog-ok", {"delays_s": [1]})
+            for i in range(200)
+        ]
+        t0 = time.monotonic()
+        asyncio.run(_produce_jobs(stack, ok))
+        receiver.wait_for(lambda evs: len(evs) >= 200, path="/backlog-ok", timeout_s=60)
+        assert time.monotonic() - t0 < 60
+    finally:
+        hang.close()  # the rest now fails at once: the backlog drains to the dead letters
+    last = f"dlv_{dead[-1]['event']['id'][4:]}"  # one partition, FIFO: the last one ends last
+
+    def last_failed() -> bool:
+        status, d = api(stack, "GET", f"/v1/deliveries/{last}")
+        return status == 200 and d["status"] == "failed"
+
+    wait(last_failed, timeout_s=240, what="the hanging endpoint's backlog to end in dead letters")
