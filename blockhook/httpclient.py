@@ -58,16 +58,22 @@ class Resolver:
         hit = self._cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
-        found = list(dict.fromkeys(await self.lookup(host, target.port)))
+        found = await self.checked(host, target.port)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic(), found)
+        return found
+
+    async def checked(self, host: str, port: int = 0) -> list[str]:
+        """What host resolves to now (no cache), every address checked: ForbiddenAddress if
+        any is forbidden, OSError if there is none."""
+        found = list(dict.fromkeys(await self.lookup(host, port)))
         if not found:
             raise OSError(f"{host} has no address")
         for ip in found:
             why = self.refusal(ip)
             if why is not None:
                 raise ForbiddenAddress(f"{host} resolves to {ip}: {why}")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (time.monotonic(), found)
         return found
 
 

@@ -12,7 +12,6 @@ from blockhook import __version__
 from blockhook.httpclient import ForbiddenAddress, Http1Client, Resolver
 from streams.deliveryjob import iso_utc
 from streams.http1 import InvalidURL, Target, parse_target
-from streams.netpolicy import address_refusal
 from streams.signing import webhook_headers
 
 logger = logging.getLogger(__name__)
@@ -25,15 +24,14 @@ __all__ = ["Attempt", "ForbiddenAddress", "WebhookSender", "check_url_host"]
 
 
 async def check_url_host(host: str, allow_loopback: bool, allow_private: bool) -> str | None:
-    """Why a webhook host must be refused at monitor creation, or None."""
+    """Why a webhook host must be refused at monitor creation, or None (the same check
+    every new delivery connection makes)."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        await Resolver(allow_loopback, allow_private).checked(host)
+    except ForbiddenAddress as exc:
+        return str(exc)
     except OSError as exc:
         return f"cannot resolve {host}: {exc.strerror or exc}"
-    for info in infos:
-        why = address_refusal(str(info[4][0]), allow_loopback, allow_private)
-        if why is not None:
-            return f"{host} resolves to {info[4][0]}: {why}"
     return None
 
 
