@@ -96,9 +96,12 @@ class DeliveriesView(TopicFold):
             if status and self.records[did][2] != status:
                 continue
             if len(out) == limit:
-                return [orjson.loads(self.records[d][0]) for d in out], self.seq[out[-1]]
+                return self._parsed(out), self.seq[out[-1]]
             out.append(did)
-        return [orjson.loads(self.records[d][0]) for d in out], None
+        return self._parsed(out), None
+
+    def _parsed(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [orjson.loads(self.records[d][0]) for d in ids]
 
 
 def _public(rec: dict[str, Any], with_event: bool) -> dict[str, Any]:
