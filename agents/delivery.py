@@ -360,23 +360,36 @@ class Tier:
         self.limit = limit
         self.queue: deque[Any] = deque()
         self._more = asyncio.Event()
-        self._paused: set[Any] = set()
+        self._paused: set[TP] = set()
+        self._next: dict[TP, int] = {}  # per partition: the offset after the last one queued
 
     def put(self, event: Any) -> None:
         """Queue a message (never waits); pause its partition when the queue is long."""
+        tp = TP(event.message.tp.topic, event.message.tp.partition)  # Faust's own type
         self.queue.append(event)
+        self._next[tp] = event.message.offset + 1
         self._more.set()
-        if len(self.queue) >= self.limit:
-            tp = TP(event.message.tp.topic, event.message.tp.partition)  # Faust's own type
-            if tp not in self._paused:
-                app.consumer.pause_partitions({tp})
-                self._paused.add(tp)
+        if len(self.queue) >= self.limit and tp not in self._paused:
+            app.consumer.pause_partitions({tp})
+            self._paused.add(tp)
 
-    def _maybe_resume(self) -> None:
-        if self._paused and len(self.queue) <= self.limit // 2:
-            assigned = {TP(tp.topic, tp.partition) for tp in app.consumer.assignment()}
-            app.consumer.resume_partitions(self._paused & assigned)
-            self._paused.clear()
+    async def _maybe_resume(self) -> None:
+        """Resume the paused partitions once the queue is down to half, each from the
+        offset after the last message queued from it.
+
+        Faust's consumer silently skips the records of a paused partition it had already
+        fetched, and on resuming would read on after them, count the skipped offsets as a
+        gap and commit past it: those jobs would be lost. The seek reads them again."""
+        if not self._paused or len(self.queue) > self.limit // 2:
+            return
+        paused, self._paused = self._paused, set()
+        if _interrupted():  # after a rebalance Faust resumes all and seeks to the commits
+            return
+        assigned = {TP(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        back = {tp: self._next[tp] for tp in paused & assigned if tp in self._next}
+        if back:
+            await app.consumer.seek_wait(back)
+            app.consumer.resume_partitions(set(back))
 
     async def run(self) -> None:
         """Work through the queue, in order, for as long as the agent runs. A failure stops
@@ -395,7 +408,7 @@ class Tier:
                 await self._more.wait()
                 continue
             events = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
-            self._maybe_resume()
+            await self._maybe_resume()
             await self._work(events)
 
     async def _work(self, events: list[Any]) -> None:
@@ -427,7 +440,7 @@ class Tier:
         now = time.time()
         back = jobs + parse_jobs([e.value for e in queued])
         await send_all([self.d.requeue(j, now) for j in back])
-        self._maybe_resume()
+        await self._maybe_resume()
         return queued
 
 
@@ -435,7 +448,7 @@ async def _tier(stream: Any) -> None:
     """A retry tier's agent: read as messages come, and let the Tier work through them."""
     manual = stream.noack()
     d = settings.delivery
-    tier = Tier(deliverer(), manual, batch=d.batch, limit=max(4 * d.batch, 2_000))
+    tier = Tier(deliverer(), manual, batch=d.batch, limit=d.retry_queue)
     worker = asyncio.ensure_future(tier.run())
     try:
         async for event in manual.events():

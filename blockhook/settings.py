@@ -72,6 +72,9 @@ class DeliverySettings(BaseModel):
     command_handlers: list[str] = Field(default_factory=list)
     command_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     log_max: int = Field(default=100_000, ge=100)
+    # Messages a retry tier holds in memory; past this it stops fetching from its partitions
+    # (and resumes at half), so a long backlog costs neither memory nor the other streams.
+    retry_queue: int = Field(default=2_000, ge=10, le=1_000_000)
 
 
 class Settings(BaseSettings):

@@ -35,6 +35,8 @@ os.environ.setdefault("BLOCKHOOK_DELIVERY__PYTHON_HANDLERS", '["tests.e2e"]')
 os.environ.setdefault(
     "BLOCKHOOK_DELIVERY__COMMAND_HANDLERS", orjson.dumps([sys.executable]).decode()
 )
+# A short in-memory queue per retry tier, so the tests pause and resume its partitions often.
+os.environ.setdefault("BLOCKHOOK_DELIVERY__RETRY_QUEUE", "100")
 
 
 def fresh_address(n: int) -> str:
@@ -494,3 +496,76 @@ def test_a_retry_backlog_past_the_stream_buffer_does_not_stop_other_deliveries(
         assert time.monotonic() - t0 < 60
     finally:
         hang.close()  # the rest now fails at once and drains to the dead letters
+    ids = [j["id"] for j in dead]
+    seen = asyncio.run(read_dlq_ids(stack, set(ids), timeout_s=120))
+    assert sorted(seen) == sorted(ids), f"{len(set(ids) - set(seen))} never dead-lettered"
+
+
+def test_a_retry_tier_that_pauses_and_resumes_its_partitions_loses_and_doubles_nothing(
+    stack: DevStack,
+) -> None:
+    """3,000 jobs on a retry tier whose queue holds 100: it pauses its partitions and resumes
+    them many times. Faust drops the records of a paused partition that were already fetched
+    and counts the skipped offsets as a gap it may commit past; every job must still be
+    attempted, once, and end in the dead letters."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: every attempt is refused at once
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/refused"
+    n = 3000
+    due = time.time() + 4  # the tier holds its head until then, and its queue fills up
+    jobs = [
+        {
+            **_job(i, f"mon_pause_{i % 8}", url, {"delays_s": []}),
+            "hold_until": due,
+            "next_attempt_at": due,
+        }
+        for i in range(n)
+    ]
+    try:
+        asyncio.run(_produce_on(stack, "blockhook.deliveries.retry.5s", jobs))
+        ids = [j["id"] for j in jobs]
+        seen = asyncio.run(read_dlq_ids(stack, set(ids), timeout_s=120))
+    finally:
+        closed.close()
+    lost, doubled = len(set(ids) - set(seen)), len(seen) - len(set(seen))
+    assert sorted(seen) == sorted(ids), f"{lost} lost, {doubled} doubled"
+
+
+async def _produce_on(stack: DevStack, topic: str, jobs: list[dict[str, Any]]) -> None:
+    """Jobs one per message, keyed by monitor as the worker keys them."""
+    from aiokafka import AIOKafkaProducer
+
+    p = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}", linger_ms=20)
+    await p.start()
+    try:
+        sent = [await p.send(topic, orjson.dumps(j), key=j["monitor_id"].encode()) for j in jobs]
+        await asyncio.gather(*sent)
+    finally:
+        await p.stop()
+
+
+async def read_dlq_ids(stack: DevStack, wanted: set[str], timeout_s: float) -> list[str]:
+    """The ids among `wanted` on the dead-letter topic, with repeats, once all have come
+    (or the time is up) and nothing more has come for 5 s."""
+    consumer = AIOKafkaConsumer(
+        "blockhook.deliveries.dlq",
+        bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}",
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        quiet_until = 0.0
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            got = [orjson.loads(r.value)["id"] for rs in batch.values() for r in rs]
+            seen += [i for i in got if i in wanted]
+            if got:
+                quiet_until = time.monotonic() + 5
+            if set(seen) >= wanted and time.monotonic() > quiet_until:
+                break
+        return seen
+    finally:
+        await consumer.stop()
