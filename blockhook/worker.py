@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -37,7 +38,17 @@ def run_worker(config: str | None) -> None:
     import agents.web  # noqa: F401  (registering agents is the import's effect)
     from faust_app import app
 
-    worker = faust.Worker(app, loglevel=s.log_level, redirect_stdouts=False)
+    class Worker(faust.Worker):
+        async def on_startup_finished(self) -> None:
+            """Once started, move what start-up built (about 120,000 objects: Faust, the
+            agents, the modules) out of the garbage collector's sight: otherwise each full
+            collection walks them all, about 5% of a busy worker's time."""
+            await super().on_startup_finished()
+            gc.collect()
+            gc.freeze()
+            logging.getLogger(__name__).info("%d start-up objects frozen", gc.get_freeze_count())
+
+    worker = Worker(app, loglevel=s.log_level, redirect_stdouts=False)
     # With a quiet log level Faust keeps its spinner, which sets the root logger to DEBUG:
     # every debug call then builds a record (about 5% of a busy worker's time).
     worker.spinner = None
