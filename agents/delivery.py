@@ -29,6 +29,7 @@ from blockhook.webhooks import Attempt, WebhookSender
 from faust_app import app, settings
 from streams.deliveryjob import dead_letter, log_record, parse_jobs, signing_secrets
 from streams.inorder import InOrder, Ticket
+from streams.lanes import Lanes
 from streams.retry import DUE_SLACK_S, RetryPolicy, route
 from streams.topics import (
     deliveries_topic,
@@ -234,17 +235,19 @@ class Deliverer:
 
 class MainPath:
     """First attempts, many at once, for one agent's stream (no batch waits for its slowest
-    member). The deliveries of one transfer to one monitor go one after the other, in the
-    order they came (seen before confirmed). A message may carry many deliveries; its
-    offset is acknowledged once the outcome of each (log record, retry or dead letter) is
-    on the broker and every earlier offset of its partition is too."""
+    member). Jobs wait in one lane per endpoint, worked by at most `delivery.per_host`
+    runners (streams/lanes.py); the deliveries of one transfer to one monitor go one after
+    the other, in the order they came (seen before confirmed). A message may carry many
+    deliveries; its offset is acknowledged once the outcome of each (log record, retry or
+    dead letter) is on the broker and every earlier offset of its partition is too."""
 
     def __init__(self, d: Deliverer, stream: Any, window: int) -> None:
         self.d = d
         self.stream = stream
         self.window = window
+        self._resume_at = window * 3 // 4  # a full window lets submit go on from here
         self._order: InOrder[Any] = InOrder()
-        self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._lanes: Lanes[tuple[dict[str, Any], Ticket[Any]]] = Lanes(d.s.delivery.per_host)
         self._busy = 0  # deliveries started and not yet attempted
         self._room = asyncio.Event()
         self._tasks: set[asyncio.Future[None]] = set()  # the loop keeps only weak refs
@@ -262,32 +265,35 @@ class MainPath:
             while self._busy >= self.window or len(self._order) > self.window:
                 self._room.clear()
                 await self._room.wait()
-            self._start(job, ticket)
+            self._busy += 1
+            target = target_of(job)
+            key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
+            if self._lanes.add(target, key, (job, ticket)):
+                self._run(target)
 
-    def _start(self, job: dict[str, Any], ticket: Ticket[Any]) -> None:
-        key = (str(job["monitor_id"]), str(job["event"].get("tx_hash")))
-        task = asyncio.ensure_future(self._run(job, ticket, self._tails.get(key)))
-        self._busy += 1
-        self._tails[key] = task
+    def _run(self, target: str) -> None:
+        task = asyncio.ensure_future(self._runner(target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(
-            lambda t: self._tails.pop(key, None) if self._tails.get(key) is t else None
-        )
 
-    async def _run(self, job: dict[str, Any], ticket: Ticket[Any], before: Any) -> None:
-        if before is not None:
-            await asyncio.wait([before])
-        try:
-            out = await self.d.first_attempt(job)
-        except Exception as exc:  # a bug, not a failed attempt: retry it rather than lose it
-            logger.error("delivery %s: attempt raised %r; to the retry path", job["id"], exc)
-            now = time.time()
-            job["next_attempt_at"] = now
-            out = [self.d.requeue(job, now)]
-        self._busy -= 1
-        self._room.set()
-        self._finished(out, ticket)
+    async def _runner(self, target: str) -> None:
+        """Attempt the lane's jobs one after the other until it is empty."""
+        while (taken := self._lanes.take(target)) is not None:
+            key, (job, ticket) = taken
+            try:
+                out = await self.d.first_attempt(job)
+            except Exception as exc:  # a bug, not a failed attempt: retry it, not lose it
+                logger.error("delivery %s: attempt raised %r; to the retry path", job["id"], exc)
+                now = time.time()
+                job["next_attempt_at"] = now
+                out = [self.d.requeue(job, now)]
+            self._busy -= 1
+            if self._busy <= self._resume_at:
+                self._room.set()
+            released = self._lanes.done(key)
+            if released is not None and released[1]:
+                self._run(released[0])
+            self._finished(out, ticket)
 
     def _finished(self, out: list[Out], ticket: Ticket[Any]) -> None:
         """Outcomes are published together, FLUSH_EVERY_S worth at a time: one produce
