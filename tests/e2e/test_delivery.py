@@ -78,13 +78,18 @@ def final_delivery(stack: DevStack, monitor_id: str, status: str) -> dict[str, A
     return found
 
 
-async def read_dlq(stack: DevStack, delivery_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    consumer = AIOKafkaConsumer(
+def dlq_consumer(stack: DevStack) -> AIOKafkaConsumer:
+    """A group-less reader of the dead-letter topic from its beginning."""
+    return AIOKafkaConsumer(
         "blockhook.deliveries.dlq",
         bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}",
         group_id=None,
         auto_offset_reset="earliest",
     )
+
+
+async def read_dlq(stack: DevStack, delivery_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    consumer = dlq_consumer(stack)
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout_s
@@ -547,12 +552,7 @@ async def _produce_on(stack: DevStack, topic: str, jobs: list[dict[str, Any]]) -
 async def read_dlq_ids(stack: DevStack, wanted: set[str], timeout_s: float) -> list[str]:
     """The ids among `wanted` on the dead-letter topic, with repeats, once all have come
     (or the time is up) and nothing more has come for 5 s."""
-    consumer = AIOKafkaConsumer(
-        "blockhook.deliveries.dlq",
-        bootstrap_servers=f"127.0.0.1:{stack.cfg.broker_port}",
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
+    consumer = dlq_consumer(stack)
     await consumer.start()
     seen: list[str] = []
     try:
