@@ -517,12 +517,13 @@ def test_a_retry_tier_that_pauses_and_resumes_its_partitions_loses_and_doubles_n
     closed.bind(("127.0.0.1", 0))  # bound, never listening: every attempt is refused at once
     url = f"http://127.0.0.1:{closed.getsockname()[1]}/refused"
     n = 3000
-    due = time.time() + 4  # the tier holds its head until then, and its queue fills up
+    due = time.time() + 4  # the tier holds its head until then, and its queue fills up;
+    # then one job falls due every 2 ms, so the queue empties and fills again and again
     jobs = [
         {
             **_job(i, f"mon_pause_{i % 8}", url, {"delays_s": []}),
-            "hold_until": due,
-            "next_attempt_at": due,
+            "hold_until": due + i * 0.002,
+            "next_attempt_at": due + i * 0.002,
         }
         for i in range(n)
     ]
