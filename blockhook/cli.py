@@ -91,7 +91,10 @@ def dev(
         confirmations=confirmations,
     )
     stack = DevStack(cfg)
+    # Both stop everything. SIGINT explicitly too: a shell starting this in the background
+    # (`blockhook dev &` in a script) passes SIGINT on as ignored, and Python keeps it so.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         stack.start_infra()
         stack.start_worker()
