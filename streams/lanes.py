@@ -3,9 +3,10 @@
 The delivery agent's main path keeps one lane per endpoint, worked by at most `per_target`
 runners; a runner takes the lane's items one after the other. Jobs waiting for an endpoint
 are then entries in a deque, not tasks parked on a semaphore: a parked task costs a future
-and a wake-up per job, about 45 of the main path's 190 µs of CPU per delivery. Items that share a key (the
-deliveries of one transfer to one monitor) go one at a time, in the order they came: an item
-is held back while an earlier one of its key is queued or running, wherever its lane.
+and a wake-up per job, about 45 of the main path's 190 µs of CPU per delivery. Items that
+share a key (the deliveries of one transfer to one monitor) go one at a time, in the order
+they came: an item is held back while an earlier one of its key is queued or running,
+wherever its lane.
 """
 
 from __future__ import annotations
