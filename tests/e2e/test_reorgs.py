@@ -55,6 +55,7 @@ def test_reorg_reverts_orphaned_and_reconfirms_remined(
         ct.mine(rpc, depth - 2)
     late = ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[1], watched, 2000 + depth)  # own nonce
     early_block = int(ct.wait_receipt(rpc, early)["blockNumber"], 16)
+    ct.wait_receipt(rpc, late)  # the head read next must include `late` (sends do not wait)
     head = ct.block_number(rpc)
     receiver.wait_for(lambda evs: by_tx(evs, late) == ["transfer.seen"])
     if depth == 3:
