@@ -377,7 +377,19 @@ class Tier:
             if tp not in self._paused and not _interrupted():
                 self._paused.add(tp)
                 logger.info("%d retries queued: fetching from %s paused", len(self.queue), tp)
-                await _in_consumer_thread(_pause_fetching, {tp})
+                await _in_consumer_thread(self._pause_fetching, {tp})
+
+    def _pause_fetching(self, consumer: Any, tps: set[TopicPartition]) -> None:
+        """Stop fetching from tps at the aiokafka consumer itself (in its thread); only
+        those still assigned and still meant to be paused: if a rebalance made the tier let
+        go before this ran, a pause landing on the new assignment would never be resumed.
+
+        Not with Faust's `pause_partitions`: Faust then skips the records of those
+        partitions it had already fetched, and when they are resumed it reads on after them,
+        counts the skipped offsets as a gap and commits past it: the jobs in them would be
+        lost (seen: 166 of 3,000). aiokafka drops only what it had not handed over yet, and
+        fetches it again on resuming."""
+        consumer.pause(*(tps & self._paused & consumer.assignment()))
 
     async def _maybe_resume(self) -> None:
         """Resume the paused partitions once the queue is down to half."""
@@ -457,17 +469,6 @@ async def _in_consumer_thread(fun: Callable[..., None], tps: set[TopicPartition]
     """Run fun(aiokafka consumer, tps) in Faust's consumer thread, which owns the consumer."""
     thread = app.consumer._thread  # type: ignore[attr-defined]
     await thread.call_thread(fun, thread._ensure_consumer(), tps)
-
-
-def _pause_fetching(consumer: Any, tps: set[TopicPartition]) -> None:
-    """Stop fetching from tps (those still assigned) at the aiokafka consumer itself.
-
-    Not with Faust's `pause_partitions`: Faust then skips the records of those partitions
-    it had already fetched, and when they are resumed it reads on after them, counts the
-    skipped offsets as a gap and commits past it: the jobs in them would be lost (seen:
-    166 of 3,000). aiokafka drops only what it had not handed over yet, and fetches it again
-    on resuming."""
-    consumer.pause(*(tps & consumer.assignment()))
 
 
 def _resume_fetching(consumer: Any, tps: set[TopicPartition]) -> None:
