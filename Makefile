@@ -25,7 +25,7 @@ $(TOOLS_STAMP):
 	touch $(TOOLS_STAMP)
 
 demo: setup
-	$(BIN)/python -m blockhook.demo $(DEMO_ARGS)
+	$(BIN)/python -m dev.demo $(DEMO_ARGS)
 
 test: setup
 	$(BIN)/ruff check .

@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
-from agents.sending import send_acked
-from blockhook import metrics
-from blockhook.errors import RpcError
 from chain.backfill import backfill_range
 from chain.follower import BlockSource
+from core import metrics
+from core.errors import RpcError
 from faust_app import app, settings
-from streams.topics import backfill_topic, blocks_topic
+from faust_app.publisher import send_acked
+from faust_app.topics import backfill_topic, blocks_topic
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from agents.topicfold import TopicFold
-from blockhook.settings import Settings
+from core.settings import Settings
+from views.topicfold import TopicFold
 
 logger = logging.getLogger(__name__)
 

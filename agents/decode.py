@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.sending import send_buffered
-from blockhook import metrics
-from blockhook.settings import Settings
+from core import metrics
+from core.settings import Settings
 from faust_app import app, settings
+from faust_app.publisher import send_buffered
+from faust_app.topics import blocks_topic, transfers_topic
 from streams.fanout import Packer, records_for
-from streams.topics import blocks_topic, transfers_topic
 from streams.watchfilter import WatchFilter
 
 logger = logging.getLogger(__name__)

@@ -21,23 +21,23 @@ from urllib.parse import urlsplit
 import orjson
 from aiokafka import TopicPartition
 
-from agents.sending import send_all, stop_unsent
-from blockhook import metrics
-from blockhook.handlers import handler_refusal, run_command, run_python
-from blockhook.settings import Settings
-from blockhook.webhooks import Attempt, WebhookSender
+from core import metrics
+from core.settings import Settings
 from faust_app import app, settings
-from streams.deliveryjob import dead_letter, log_record, parse_jobs, signing_secrets
-from streams.inorder import InOrder, Ticket
-from streams.lanes import Lanes
-from streams.retry import DUE_SLACK_S, RetryPolicy, route
-from streams.topics import (
+from faust_app.publisher import send_all, stop_unsent
+from faust_app.topics import (
     deliveries_topic,
     delivery_log_topic,
     dlq_topic,
     retry_tier_topics,
     retry_topic,
 )
+from streams.deliveryjob import dead_letter, log_record, parse_jobs, signing_secrets
+from streams.inorder import InOrder, Ticket
+from streams.lanes import Lanes
+from streams.retry import DUE_SLACK_S, RetryPolicy, route
+from transport.handlers import handler_refusal, run_command, run_python
+from transport.webhooks import Attempt, WebhookSender
 
 logger = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from typing import Any, cast
 
 import orjson
 
-from agents.sending import send_acked
-from blockhook import metrics
-from blockhook.errors import RpcError
-from blockhook.settings import ChainSettings
 from chain.follower import BlockSource
+from core import metrics
+from core.errors import RpcError
+from core.settings import ChainSettings
 from faust_app import app, settings
+from faust_app.publisher import send_acked
+from faust_app.topics import blocks_topic, cursors_table, follower_topic
 from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
-from streams.topics import blocks_topic, cursors_table, follower_topic
 
 logger = logging.getLogger(__name__)
 

@@ -9,14 +9,10 @@ from typing import Any, cast
 
 import orjson
 
-from agents.sending import send_buffered
-from blockhook import metrics
+from core import metrics
 from faust_app import app, settings
-from streams.deliveryjob import delivery_job, pack_jobs
-from streams.match import match, watch_key
-from streams.records import Match, MonitorCfg, Owner
-from streams.segments import Segments
-from streams.topics import (
+from faust_app.publisher import send_buffered
+from faust_app.topics import (
     deliveries_topic,
     events_topic,
     monitor_cfg_table,
@@ -27,6 +23,10 @@ from streams.topics import (
     wallet_monitors_table,
     watch_lists_table,
 )
+from streams.deliveryjob import delivery_job, pack_jobs
+from streams.match import match, watch_key
+from streams.records import Match, MonitorCfg, Owner
+from streams.segments import Segments
 from streams.tracker import (
     ChainState,
     Emit,

@@ -21,18 +21,18 @@ from typing import Any
 
 import orjson
 
-from agents.sending import send_acked
-from blockhook import metrics
 from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
+from core import metrics
 from faust_app import app, settings
-from streams.match import partition_for
-from streams.topics import (
+from faust_app.publisher import send_acked
+from faust_app.topics import (
     blocks_topic,
     transfers_topic,
     wallet_addresses_topic,
     wallet_alloc_table,
     wallet_requests_topic,
 )
+from streams.match import partition_for
 from streams.watchfilter import marker_chunks
 
 logger = logging.getLogger(__name__)

@@ -7,11 +7,10 @@ from typing import Any
 
 import orjson
 
-from agents.sending import send_acked
-from blockhook import metrics
+from core import metrics
 from faust_app import app, settings
-from schemas.monitor import finalize_monitor
-from streams.topics import (
+from faust_app.publisher import send_acked
+from faust_app.topics import (
     applied_topic,
     backfill_topic,
     blocks_topic,
@@ -19,6 +18,7 @@ from streams.topics import (
     monitors_topic,
     transfers_topic,
 )
+from schemas.monitor import finalize_monitor
 from streams.watchfilter import marker_chunks
 from streams.watchlist import monitor_digest, watch_updates
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.api import Api
-from agents.api_wallets import wallets_view  # issue 5
-from agents.readmodel import MonitorsView
+from api.server import Api
+from api.wallets import wallets_view  # issue 5
 from faust_app import app, settings
-from streams.topics import monitors_topic
+from faust_app.topics import monitors_topic
+from views.monitors import MonitorsView
 
 logger = logging.getLogger(__name__)
 

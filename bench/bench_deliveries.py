@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from blockhook import procs  # noqa: E402
+from dev import procs  # noqa: E402
 from streams.deliveryjob import pack_jobs  # noqa: E402
 from streams.signing import webhook_headers  # noqa: E402
 

@@ -35,11 +35,11 @@ if str(REPO) not in sys.path:
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from blockhook import chaintools as ct  # noqa: E402
-from blockhook import procs  # noqa: E402
 from blockhook.admin import ensure_topics  # noqa: E402
-from blockhook.devstack import DevConfig, DevStack  # noqa: E402
-from blockhook.settings import ChainSettings, Settings  # noqa: E402
+from core.settings import ChainSettings, Settings  # noqa: E402
+from dev import chaintools as ct  # noqa: E402
+from dev import procs  # noqa: E402
+from dev.devstack import DevConfig, DevStack  # noqa: E402
 from streams.match import partition_for  # noqa: E402
 from streams.normalize import TRANSFER_TOPIC  # noqa: E402
 

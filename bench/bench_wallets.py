@@ -27,9 +27,9 @@ if str(REPO) not in sys.path:
 
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins  # noqa: E402
 
-from blockhook import procs  # noqa: E402
 from blockhook.cli_wallet import run_derive  # noqa: E402
-from blockhook.devstack import DevConfig, DevStack  # noqa: E402
+from dev import procs  # noqa: E402
+from dev.devstack import DevConfig, DevStack  # noqa: E402
 
 MNEMONIC = "test test test test test test test test test test test junk"
 

@@ -1,3 +1,5 @@
 """blockhook: watches blockchains for transfers and tells users through webhooks and Kafka."""
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

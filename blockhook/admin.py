@@ -8,7 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from blockhook.settings import Settings
+from core.settings import Settings
 from streams.retry import TIERS_S, tier_topic_name
 
 logger = logging.getLogger(__name__)

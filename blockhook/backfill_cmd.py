@@ -10,10 +10,10 @@ import click
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from blockhook.errors import ConfigError, RpcError
-from blockhook.settings import CONFIG_ENV, Settings
 from chain.backfill import backfill_range
 from chain.follower import BlockSource
+from core.errors import ConfigError, RpcError
+from core.settings import CONFIG_ENV, Settings
 
 
 def run_backfill(

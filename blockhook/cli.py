@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from blockhook.errors import BlockhookError
+from core.errors import BlockhookError
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -79,7 +79,7 @@ def dev(
     root: str,
 ) -> None:
     """Embedded default: broker, anvil, one worker and the API on 127.0.0.1."""
-    from blockhook.devstack import DevConfig, DevStack
+    from dev.devstack import DevConfig, DevStack
 
     cfg = DevConfig(
         root=Path(root).resolve(),

@@ -21,9 +21,9 @@ import click
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from blockhook.errors import ConfigError
-from blockhook.settings import CONFIG_ENV, Settings
 from chain.hd import MAX_INDEX, XpubError, derive_range, parse_account_xpub
+from core.errors import ConfigError
+from core.settings import CONFIG_ENV, Settings
 
 CHUNK = 5000
 

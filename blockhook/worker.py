@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from blockhook.settings import CONFIG_ENV, Settings
+from core.settings import CONFIG_ENV, Settings
 
 
 def run_worker(config: str | None) -> None:

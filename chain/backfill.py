@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 
-from blockhook.errors import RpcError
 from chain.follower import BlockSource
+from core.errors import RpcError
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
-from blockhook.errors import DecodeError, RpcError
-from blockhook.settings import ChainSettings
 from chain.rpc import RpcClient
+from core.errors import DecodeError, RpcError
+from core.settings import ChainSettings
 from streams.normalize import hex_int, normalize_block, token_contracts
 from streams.records import BlockRecord, TokenMeta
 

@@ -19,7 +19,7 @@ from bip_utils import Bip32KeyError, Bip32Secp256k1
 from bip_utils.base58 import Base58Decoder
 from eth_hash.auto import keccak
 
-from blockhook.errors import BlockhookError
+from core.errors import BlockhookError
 
 HARDENED = 0x80000000
 EVM_COIN = 60

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from blockhook.errors import RpcError
+from core.errors import RpcError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from blockhook.settings import ChainSettings
+from core.settings import ChainSettings
 from schemas.types import normalize_address
 
 MONITOR_ID = re.compile(r"^mon_[A-Za-z0-9_-]{1,64}$")

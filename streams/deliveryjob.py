@@ -3,15 +3,15 @@ and the delivery log's view of a job (pure)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets as _secrets
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from core.timefmt import iso_utc
 from streams.fanout import Packer
 from streams.partition import key_partition
 from streams.records import MonitorCfg
@@ -20,17 +20,6 @@ logger = logging.getLogger(__name__)
 
 # Where a delivery goes: an HTTP webhook, an in-process Python callback, or a command.
 KINDS = ("webhook", "python", "command")
-
-
-def iso_utc(ts: float) -> str:
-    """Unix seconds as RFC 3339 UTC with a Z suffix (whole seconds, as everywhere in the API)."""
-    return _iso_second(int(ts))
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_second(second: int) -> str:
-    """Cached: every attempt of the same second formats the same time (a hot path)."""
-    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(s: str | None) -> float | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.timefmt import iso_utc
 from streams.records import Transfer
 
 EventType = Literal[
@@ -24,11 +24,6 @@ def event_id(transfer: Transfer, monitor_id: str, side: str, etype: str, confirm
         (transfer["key"], transfer["block_hash"], monitor_id, side, etype, extra)
     ).encode()
     return "evt_" + hashlib.sha256(raw).hexdigest()[:40]
-
-
-def iso_utc(ts: int) -> str:
-    """Unix seconds as RFC 3339 UTC with a Z suffix."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_event(

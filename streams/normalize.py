@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockhook.errors import DecodeError
+from core.errors import DecodeError
 from schemas.types import is_hash32, normalize_address
 from streams.records import BlockRecord, LogRecord, TokenMeta, TxRecord
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from blockhook import procs
-from blockhook.devstack import DevConfig, DevStack, ExtraChain
+from dev import procs
+from dev.devstack import DevConfig, DevStack, ExtraChain
 from tests.e2e.flaky_rpc import FlakyRpc
 from tests.e2e.receiver import Receiver
 

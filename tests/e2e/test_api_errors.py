@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from blockhook.devstack import DevStack, healthz
+from dev.devstack import DevStack, healthz
 from tests.e2e.conftest import api
 
 pytestmark = pytest.mark.e2e

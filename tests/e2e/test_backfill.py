@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER, by_tx, create_monitor, fresh_address
 

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.flaky_rpc import FlakyRpc
 from tests.e2e.receiver import Receiver

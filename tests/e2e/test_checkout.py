@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from eth_utils.address import to_checksum_address
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.conftest import ARTIFACTS, api
 from tests.e2e.test_pipeline import FUNDER
 from tests.e2e.test_wallets import assign, register, wait_until

@@ -19,8 +19,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from standardwebhooks import Webhook
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.conftest import ARTIFACTS, api
 from tests.e2e.receiver import Receiver
 

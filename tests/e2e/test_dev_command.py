@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from blockhook import procs
+from dev import procs
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack, healthz
+from dev import chaintools as ct
+from dev.devstack import DevStack, healthz
 from schemas.monitor import new_secret
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver
 

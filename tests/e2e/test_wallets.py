@@ -11,8 +11,8 @@ import pytest
 from bip_utils import Base58Decoder, Base58Encoder, Bip39SeedGenerator, Bip44, Bip44Coins
 from eth_account import Account
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevStack
+from dev import chaintools as ct
+from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER, by_tx

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from blockhook.settings import CONFIG_ENV, ChainSettings, RetrySettings, Settings
+from core.settings import CONFIG_ENV, ChainSettings, RetrySettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

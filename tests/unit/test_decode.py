@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from blockhook.errors import DecodeError
+from core.errors import DecodeError
 from streams.decode import decode_block, decode_log, transfer_key
 from streams.normalize import (
     TRANSFER_BATCH_TOPIC,

@@ -12,13 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.partitioner import DefaultPartitioner
 from standardwebhooks import Webhook
 
-from agents.api import Api
-from agents.api_deliveries import DeliveriesView
-from agents.readmodel import MonitorsView
-from blockhook.handlers import handler_refusal, python_allowed, run_command, run_python
-from blockhook.httpclient import Resolver
-from blockhook.settings import Settings
-from blockhook.webhooks import ForbiddenAddress, WebhookSender
+from api.deliveries import DeliveriesView
+from api.server import Api
+from core.settings import Settings
 from schemas.delivery import DeadLetter, Delivery
 from streams.deliveryjob import (
     dead_letter,
@@ -30,10 +26,14 @@ from streams.deliveryjob import (
     redelivery_job,
     signing_secrets,
 )
-from streams.http1 import parse_target
 from streams.netpolicy import address_refusal
 from streams.retry import TIERS_S, route
 from streams.signing import webhook_headers
+from transport.handlers import handler_refusal, python_allowed, run_command, run_python
+from transport.http1 import parse_target
+from transport.httpclient import Resolver
+from transport.webhooks import ForbiddenAddress, WebhookSender
+from views.monitors import MonitorsView
 
 SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SECRET_B = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"

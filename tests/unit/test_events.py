@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.events import build_event, event_id, iso_utc
+from core.timefmt import iso_utc
+from streams.events import build_event, event_id
 from tests.unit.contract import CONTRACT_EVENT_FIELDS
 
 TYPES = ["transfer.seen", "transfer.confirming", "transfer.confirmed", "transfer.reverted"]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.http1 import (
+from transport.http1 import (
     MAX_HEAD,
     InvalidURL,
     ProtocolError,

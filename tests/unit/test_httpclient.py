@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from blockhook.httpclient import ForbiddenAddress, Http1Client, Resolver
-from blockhook.webhooks import WebhookSender
-from streams.http1 import ProtocolError, parse_target
 from streams.signing import webhook_headers
+from transport.http1 import ProtocolError, parse_target
+from transport.httpclient import ForbiddenAddress, Http1Client, Resolver
+from transport.webhooks import WebhookSender
 
 TLS_DIR = Path(__file__).parent / "tls"
 CERT = TLS_DIR / "cert.pem"

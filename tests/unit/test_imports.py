@@ -22,7 +22,7 @@ PURE = [
     "streams.records",
     "schemas.types",
     "schemas.monitor",
-    "blockhook.settings",
+    "core.settings",
     "chain.follower",
 ]
 
@@ -32,7 +32,7 @@ def test_pure_modules_do_not_import_faust_or_agents() -> None:
         "import sys\n"
         + "".join(f"import {m}\n" for m in PURE)
         + "bad = sorted(m for m in sys.modules if m == 'faust_app' or m == 'faust'"
-        " or m.startswith(('faust.', 'agents')) or m == 'streams.topics')\n"
+        " or m.startswith(('faust.', 'agents')) or m == 'faust_app.topics')\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run(

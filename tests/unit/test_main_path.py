@@ -15,8 +15,8 @@ import pytest
 
 import agents.delivery as delivery
 from agents.delivery import Deliverer, MainPath
-from blockhook.settings import Settings
-from blockhook.webhooks import WebhookSender
+from core.settings import Settings
+from transport.webhooks import WebhookSender
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -10,7 +10,7 @@ from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blockhook.errors import DecodeError
+from core.errors import DecodeError
 from streams.normalize import (
     TRANSFER_BATCH_TOPIC,
     TRANSFER_SINGLE_TOPIC,

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from agents.delivery import Deliverer
-from blockhook.settings import Settings
-from blockhook.webhooks import WebhookSender
-from streams.topics import retry_tier_topics
+from core.settings import Settings
+from faust_app.topics import retry_tier_topics
+from transport.webhooks import WebhookSender
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

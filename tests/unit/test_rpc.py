@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from blockhook.errors import RpcError
 from chain.rpc import RpcClient
+from core.errors import RpcError
 
 Handler = Callable[[web.Request], web.StreamResponse]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from blockhook.settings import CONFIG_ENV, ChainSettings, Settings, load_settings
+from core.settings import CONFIG_ENV, ChainSettings, Settings, load_settings
 
 TOML = """
 partitions = 2

@@ -152,7 +152,7 @@ def test_records() -> None:
 
 
 def test_eip681_and_qr() -> None:
-    from agents.api_wallets import eip681, qr_svg
+    from api.wallets import eip681, qr_svg
 
     s = {"chain_id": 1, "address": A, "amount": "5", "asset": NATIVE}
     assert eip681(s) == "ethereum:0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa@1?value=5"

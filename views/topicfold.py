@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from blockhook.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import faust
 
-from blockhook.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from streams.partition import partitioner
 
 settings: Settings = load_settings()

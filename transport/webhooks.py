@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from blockhook import __version__
-from blockhook.httpclient import ForbiddenAddress, Http1Client, Resolver
-from streams.deliveryjob import iso_utc
-from streams.http1 import InvalidURL, Target, parse_target
+from core import __version__
+from core.timefmt import iso_utc
 from streams.signing import webhook_headers
+from transport.http1 import InvalidURL, Target, parse_target
+from transport.httpclient import ForbiddenAddress, Http1Client, Resolver
 
 logger = logging.getLogger(__name__)
 

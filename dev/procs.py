@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from blockhook.errors import ConfigError
+from core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 PR_SET_PDEATHSIG = 1

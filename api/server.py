@@ -12,15 +12,13 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from agents.api_deliveries import add_delivery_routes
-from agents.api_wallets import add_wallet_routes, page_args
-from agents.readmodel import MonitorsView
-from agents.sending import send_acked
-from blockhook import metrics
-from blockhook.errors import ApiError
-from blockhook.handlers import handler_refusal
-from blockhook.settings import Settings
-from blockhook.webhooks import check_url_host
+from api.deliveries import add_delivery_routes
+from api.wallets import add_wallet_routes, page_args
+from core import metrics
+from core.errors import ApiError
+from core.settings import Settings
+from core.timefmt import iso_utc
+from faust_app.publisher import send_acked
 from schemas.monitor import (
     Monitor,
     MonitorCreate,
@@ -29,8 +27,10 @@ from schemas.monitor import (
     finalize_monitor,
     new_monitor_id,
 )
-from streams.deliveryjob import iso_utc
 from streams.watchlist import monitor_digest
+from transport.handlers import handler_refusal
+from transport.webhooks import check_url_host
+from views.monitors import MonitorsView
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from blockhook import chaintools as ct
-from blockhook.devstack import DevConfig, DevStack
-from blockhook.errors import BlockhookError
+from core.errors import BlockhookError
+from dev import chaintools as ct
+from dev.devstack import DevConfig, DevStack
 from streams.signing import sign
 
 A = ct.ANVIL_ACCOUNTS
@@ -249,7 +249,7 @@ class Traffic:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m blockhook.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m dev.demo", description=__doc__)
     p.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
     p.add_argument("--interval", type=float, default=4.0, help="seconds between traffic rounds")
     p.add_argument("--broker-port", type=int, default=9092, help="embedded broker port")

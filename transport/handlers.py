@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from blockhook.webhooks import RESPONSE_EXCERPT, Attempt
+from transport.webhooks import RESPONSE_EXCERPT, Attempt
 
 logger = logging.getLogger(__name__)
 

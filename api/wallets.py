@@ -20,11 +20,11 @@ from aiohttp import web
 from eth_utils.address import to_checksum_address
 
 from agents.balances import WalletsView, now_ms, session_status
-from agents.readmodel import MonitorsView
-from agents.sending import send_acked
-from blockhook.errors import ApiError
-from blockhook.settings import ChainSettings, Settings
 from chain.hd import AccountKey, XpubError, parse_account_xpub
+from core.errors import ApiError
+from core.settings import ChainSettings, Settings
+from core.timefmt import iso_utc
+from faust_app.publisher import send_acked
 from schemas.monitor import finalize_monitor
 from schemas.session import (
     DEFAULT_EXPIRES_IN_S,
@@ -39,13 +39,13 @@ from schemas.wallet import (
     wallet_id_for,
     wallet_monitor_id,
 )
-from streams.deliveryjob import iso_utc
 from streams.watchlist import monitor_digest
+from views.monitors import MonitorsView
 
 logger = logging.getLogger(__name__)
 
 _VIEW: WalletsView | None = None
-WEB = importlib.resources.files("blockhook").joinpath("web")
+WEB = importlib.resources.files("api").joinpath("static")
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript", ".svg": "image/svg+xml"}
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -177,19 +177,19 @@ class WalletsApi:
     # Topics are imported on first use: building the routes needs no Faust app.
     @property
     def wallets_topic(self) -> Any:
-        from streams.topics import wallets_topic
+        from faust_app.topics import wallets_topic
 
         return wallets_topic
 
     @property
     def requests_topic(self) -> Any:
-        from streams.topics import wallet_requests_topic
+        from faust_app.topics import wallet_requests_topic
 
         return wallet_requests_topic
 
     @property
     def sessions_topic(self) -> Any:
-        from streams.topics import sessions_topic
+        from faust_app.topics import sessions_topic
 
         return sessions_topic
 
@@ -212,7 +212,7 @@ class WalletsApi:
         return (self.s.public_url or f"{request.scheme}://{request.host}").rstrip("/")
 
     async def _read(self, request: web.Request, model: Any) -> Any:
-        from agents.api import read_json
+        from api.server import read_json
 
         return await read_json(request, model)
 

@@ -15,8 +15,8 @@ import ssl
 import time
 from typing import cast
 
-from streams.http1 import ProtocolError, ResponseParser, Target, encode_post
 from streams.netpolicy import address_refusal
+from transport.http1 import ProtocolError, ResponseParser, Target, encode_post
 
 IDLE_S = 15.0  # an idle connection older than this is closed rather than reused
 DNS_TTL_S = 10.0  # a checked resolution is reused this long for new connections

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from agents.topicfold import TopicFold
-from blockhook.errors import ApiError
-from blockhook.settings import Settings
+from core.errors import ApiError
+from core.settings import Settings
 from streams.deliveryjob import log_record, redelivery_job
+from views.topicfold import TopicFold
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def add_delivery_routes(
         if publish is not None:
             await publish(msgs)
             return
-        from streams.topics import deliveries_topic, delivery_log_topic  # the worker's app
+        from faust_app.topics import deliveries_topic, delivery_log_topic  # the worker's app
 
         topics = {"deliveries": deliveries_topic, "deliveries.log": delivery_log_topic}
         futures = [await topics[t].send(key=k, value=v) for t, k, v in msgs]

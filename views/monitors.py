@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from agents.topicfold import TopicFold
-from blockhook.settings import Settings
+from core.settings import Settings
+from views.topicfold import TopicFold
 
 
 class MonitorsView(TopicFold):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from blockhook.errors import RpcError
+from core.errors import RpcError
 
 # anvil's first five default accounts (mnemonic "test test ... junk"), unlocked and funded
 # with 10000 ETH each; eth_sendTransaction from them needs no private key.
@@ -63,7 +63,7 @@ class TxFailed(RpcError):
 def artifact(name: str) -> dict[str, Any]:
     """A compiled test contract (abi, bytecode, compiler, source_sha256) shipped in the package:
     TestToken (ERC20), TestNFT (ERC721) or TestMulti (ERC1155)."""
-    res = importlib.resources.files("blockhook").joinpath("contracts", f"{name}.json")
+    res = importlib.resources.files("dev").joinpath("contracts", f"{name}.json")
     data = json.loads(res.read_text())
     if not isinstance(data, dict):
         raise RpcError(f"{name}.json is not a JSON object")

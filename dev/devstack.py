@@ -11,8 +11,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blockhook import procs
-from blockhook.errors import ConfigError
+from core.errors import ConfigError
+from dev import procs
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Dev tooling: the embedded stack, the demo, local chain tools and test contracts."""

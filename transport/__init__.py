@@ -1,0 +1,1 @@
+"""Outgoing I/O to users' endpoints: the HTTP client, the webhook sender, local handlers."""

@@ -1,0 +1,1 @@
+"""Read models: topics folded into memory so any worker answers any read."""
