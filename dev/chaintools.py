@@ -1,5 +1,5 @@
 """Plain JSON-RPC helpers for anvil: send ETH, deploy and use the test contracts (ERC20,
-ERC721, ERC1155), mine blocks."""
+ERC721, ERC1155), mine blocks. Calldata is encoded with eth-abi, from function signatures."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError, EncodingError
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from core.errors import RpcError
 
@@ -25,23 +30,21 @@ ANVIL_ACCOUNTS: tuple[str, ...] = (
     "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
 )
 
-# 4-byte function selectors of the ERC20 calls used here (keccak256 of the signature).
-SEL_TRANSFER = "a9059cbb"  # transfer(address,uint256)
-SEL_TRANSFER_FROM = "23b872dd"  # transferFrom(address,address,uint256)
-SEL_APPROVE = "095ea7b3"  # approve(address,uint256)
-SEL_MINT = "40c10f19"  # mint(address,uint256)
-SEL_BALANCE_OF = "70a08231"  # balanceOf(address)
-# ERC721 (TestNFT); transferFrom(address,address,uint256) shares SEL_TRANSFER_FROM.
-SEL_NFT_MINT = "40c10f19"  # mint(address,uint256)
-SEL_NFT_SAFE_TRANSFER_FROM = "42842e0e"  # safeTransferFrom(address,address,uint256)
-SEL_OWNER_OF = "6352211e"  # ownerOf(uint256)
-# ERC1155 (TestMulti).
-SEL_MULTI_MINT = "156e29f6"  # mint(address,uint256,uint256)
-SEL_MULTI_MINT_BATCH = "d81d0a15"  # mintBatch(address,uint256[],uint256[])
-SEL_MULTI_SAFE_TRANSFER_FROM = "f242432a"  # safeTransferFrom(address,address,uint256,uint256,bytes)
-# safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)
-SEL_MULTI_SAFE_BATCH_TRANSFER_FROM = "2eb2c2d6"
-SEL_MULTI_BALANCE_OF = "00fdd58e"  # balanceOf(address,uint256)
+# The contract functions called here: selectors and argument types come from the signatures.
+ERC20_TRANSFER = "transfer(address,uint256)"
+ERC20_TRANSFER_FROM = "transferFrom(address,address,uint256)"  # ERC721's too
+ERC20_APPROVE = "approve(address,uint256)"
+ERC20_BALANCE_OF = "balanceOf(address)"
+TEST_MINT = "mint(address,uint256)"  # TestToken (to, amount) and TestNFT (to, id)
+ERC721_SAFE_TRANSFER_FROM = "safeTransferFrom(address,address,uint256)"
+ERC721_OWNER_OF = "ownerOf(uint256)"
+MULTI_MINT = "mint(address,uint256,uint256)"  # TestMulti (to, id, amount)
+MULTI_MINT_BATCH = "mintBatch(address,uint256[],uint256[])"
+ERC1155_SAFE_TRANSFER_FROM = "safeTransferFrom(address,address,uint256,uint256,bytes)"
+ERC1155_SAFE_BATCH_TRANSFER_FROM = (
+    "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)"
+)
+ERC1155_BALANCE_OF = "balanceOf(address,uint256)"
 
 TOKEN_SYMBOL = "TST"
 TOKEN_DECIMALS = 6
@@ -95,51 +98,82 @@ def rpc(url: str, method: str, *params: Any, timeout: float = 10.0) -> Any:
     return answer.get("result")
 
 
-def word(value: int | str) -> str:
-    """One 32-byte ABI word (64 hex digits) of an unsigned int or a 0x address."""
-    if isinstance(value, str):
-        body = value.lower().removeprefix("0x")
-        if len(body) != 40:
-            raise ValueError(f"not an address: {value!r}")
-        return body.rjust(64, "0")
-    if not 0 <= value < 2**256:
-        raise ValueError(f"not a uint256: {value}")
-    return f"{value:064x}"
+def selector(signature: str) -> str:
+    """The 4-byte selector of a function signature such as "transfer(address,uint256)": the
+    first 4 bytes of its keccak256, as 8 hex digits without 0x."""
+    return function_signature_to_4byte_selector(signature).hex()
 
 
-def calldata(selector: str, *args: int | str) -> str:
-    """0x + selector + one word per static argument (addresses and uints only)."""
-    return "0x" + selector + "".join(word(a) for a in args)
+@cache
+def arg_types(signature: str) -> tuple[str, ...]:
+    """The ABI types of a signature's arguments: "f(address,uint256[])" -> address, uint256[].
+    Tuple arguments are not supported."""
+    name, paren, rest = signature.partition("(")
+    inner = rest.removesuffix(")")
+    if not name or not paren or not rest.endswith(")") or "(" in inner or ")" in inner:
+        raise ValueError(f"not a plain function signature: {signature!r}")
+    return tuple(inner.split(",")) if inner else ()
+
+
+def _encode(types: Sequence[str], args: Sequence[Any]) -> str:
+    """eth_abi.encode as hex (no 0x); addresses may be in any case; ValueError if a value
+    does not fit its type."""
+    if len(types) != len(args):
+        raise ValueError(f"{len(args)} arguments for the {len(types)} types {list(types)}")
+    values = [a.lower() if isinstance(a, str) else a for a in args]
+    try:
+        return encode(list(types), values).hex()
+    except EncodingError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def encode_call(signature: str, *args: Any) -> str:
+    """Calldata: 0x + the signature's selector + its arguments ABI-encoded (eth-abi), their types
+    taken from the signature (static and dynamic: address, uint256, uint256[], bytes, ...)."""
+    return "0x" + selector(signature) + _encode(arg_types(signature), args)
 
 
 AbiArg = int | str | list[int] | bytes
 
 
+def _infer_type(value: AbiArg) -> str:
+    if isinstance(value, int):
+        return "uint256"
+    if isinstance(value, str):
+        return "address"
+    if isinstance(value, bytes):
+        return "bytes"
+    return "uint256[]"
+
+
+def word(value: int | str) -> str:
+    """One 32-byte ABI word (64 hex digits) of an unsigned int or a 0x address."""
+    return abi_encode(value)
+
+
 def abi_encode(*args: AbiArg) -> str:
-    """ABI-encode arguments (no 0x): uint256 and address are static; list[int] is a uint256[]
-    and bytes is `bytes`, both dynamic (an offset in the head, the data in the tail)."""
-    head: list[str] = []
-    tail: list[str] = []
-    tail_len = 0  # in bytes
-    head_len = 32 * len(args)
-    for a in args:
-        if isinstance(a, (int, str)):
-            head.append(word(a))
-            continue
-        head.append(word(head_len + tail_len))
-        if isinstance(a, bytes):
-            padded = a.hex().ljust(-(-len(a) // 32) * 64, "0")
-            chunk = word(len(a)) + padded
-        else:
-            chunk = word(len(a)) + "".join(word(v) for v in a)
-        tail.append(chunk)
-        tail_len += len(chunk) // 2
-    return "".join(head) + "".join(tail)
+    """ABI-encode arguments (no 0x) with their types inferred from the values: int is a uint256,
+    str an address, list[int] a uint256[] and bytes a `bytes`. encode_call is the surer way."""
+    return _encode([_infer_type(a) for a in args], args)
 
 
-def calldata_abi(selector: str, *args: AbiArg) -> str:
-    """0x + selector + the ABI encoding of args (static and dynamic, see abi_encode)."""
+def calldata(selector: str, *args: AbiArg) -> str:
+    """0x + selector (8 hex digits) + abi_encode(args)."""
     return "0x" + selector + abi_encode(*args)
+
+
+calldata_abi = calldata  # the older name, from when calldata took static arguments only
+
+
+def eth_call(url: str, to: str, signature: str, returns: str, *args: Any) -> Any:
+    """Call a view function at the head block (eth_call); returns its one result, decoded as the
+    ABI type `returns` (addresses come back lower-case)."""
+    result = rpc(url, "eth_call", {"to": to, "data": encode_call(signature, *args)}, "latest")
+    try:
+        (value,) = decode([returns], bytes.fromhex(str(result).removeprefix("0x")))
+    except (DecodingError, ValueError) as exc:
+        raise RpcError(f"{signature} at {to}: cannot decode {result!r}: {exc}") from exc
+    return value.lower() if returns == "address" else value
 
 
 def send_tx(
@@ -246,68 +280,65 @@ def mint(
     url: str, token: str, frm: str, to: str, amount: int, timeout: float = DEFAULT_TIMEOUT_S
 ) -> str:
     """TestToken.mint(to, amount) sent by frm (anyone may mint); waits for success."""
-    tx = send_tx(url, frm, token, data=calldata(SEL_MINT, to, amount))
+    tx = send_tx(url, frm, token, data=encode_call(TEST_MINT, to, amount))
     wait_success(url, tx, timeout)
     return tx
 
 
 def token_transfer(url: str, token: str, frm: str, to: str, amount: int) -> str:
     """ERC20 transfer(to, amount) sent by frm; returns the tx hash (does not wait)."""
-    return send_tx(url, frm, token, data=calldata(SEL_TRANSFER, to, amount))
+    return send_tx(url, frm, token, data=encode_call(ERC20_TRANSFER, to, amount))
 
 
 def token_approve(url: str, token: str, frm: str, spender: str, amount: int) -> str:
     """ERC20 approve(spender, amount) sent by frm; returns the tx hash (does not wait)."""
-    return send_tx(url, frm, token, data=calldata(SEL_APPROVE, spender, amount))
+    return send_tx(url, frm, token, data=encode_call(ERC20_APPROVE, spender, amount))
 
 
 def token_transfer_from(url: str, token: str, frm: str, owner: str, to: str, amount: int) -> str:
     """ERC20 transferFrom(owner, to, amount) sent by frm; returns the tx hash (does not wait)."""
-    return send_tx(url, frm, token, data=calldata(SEL_TRANSFER_FROM, owner, to, amount))
+    return send_tx(url, frm, token, data=encode_call(ERC20_TRANSFER_FROM, owner, to, amount))
 
 
 def token_balance(url: str, token: str, who: str) -> int:
     """ERC20 balanceOf(who) at the head block."""
-    result = rpc(url, "eth_call", {"to": token, "data": calldata(SEL_BALANCE_OF, who)}, "latest")
-    return int(str(result), 16)
+    return int(eth_call(url, token, ERC20_BALANCE_OF, "uint256", who))
 
 
 def nft_mint(url: str, nft: str, frm: str, to: str, token_id: int) -> str:
     """TestNFT.mint(to, id) sent by frm (anyone may mint); returns the tx hash (does not wait)."""
-    return send_tx(url, frm, nft, data=calldata(SEL_NFT_MINT, to, token_id))
+    return send_tx(url, frm, nft, data=encode_call(TEST_MINT, to, token_id))
 
 
 def nft_transfer(url: str, nft: str, frm: str, to: str, token_id: int, safe: bool = False) -> str:
     """ERC721 transferFrom(frm, to, id) (or safeTransferFrom) sent by the owner frm; returns the
     tx hash (does not wait)."""
-    sel = SEL_NFT_SAFE_TRANSFER_FROM if safe else SEL_TRANSFER_FROM
-    return send_tx(url, frm, nft, data=calldata(sel, frm, to, token_id))
+    sig = ERC721_SAFE_TRANSFER_FROM if safe else ERC20_TRANSFER_FROM
+    return send_tx(url, frm, nft, data=encode_call(sig, frm, to, token_id))
 
 
 def nft_owner(url: str, nft: str, token_id: int) -> str:
     """ERC721 ownerOf(id) at the head block (lower-case)."""
-    result = rpc(url, "eth_call", {"to": nft, "data": calldata(SEL_OWNER_OF, token_id)}, "latest")
-    return "0x" + str(result)[-40:].lower()
+    return str(eth_call(url, nft, ERC721_OWNER_OF, "address", token_id))
 
 
 def multi_mint(url: str, multi: str, frm: str, to: str, token_id: int, amount: int) -> str:
     """TestMulti.mint(to, id, amount) sent by frm; returns the tx hash (does not wait)."""
-    return send_tx(url, frm, multi, data=calldata(SEL_MULTI_MINT, to, token_id, amount))
+    return send_tx(url, frm, multi, data=encode_call(MULTI_MINT, to, token_id, amount))
 
 
 def multi_mint_batch(
     url: str, multi: str, frm: str, to: str, ids: list[int], amounts: list[int]
 ) -> str:
     """TestMulti.mintBatch(to, ids, amounts) sent by frm; returns the tx hash (does not wait)."""
-    data = calldata_abi(SEL_MULTI_MINT_BATCH, to, ids, amounts)
-    return send_tx(url, frm, multi, data=data)
+    return send_tx(url, frm, multi, data=encode_call(MULTI_MINT_BATCH, to, ids, amounts))
 
 
 def multi_transfer(
     url: str, multi: str, frm: str, to: str, token_id: int, amount: int, data: bytes = b""
 ) -> str:
     """ERC1155 safeTransferFrom(frm, to, id, amount, data) sent by frm (does not wait)."""
-    cd = calldata_abi(SEL_MULTI_SAFE_TRANSFER_FROM, frm, to, token_id, amount, data)
+    cd = encode_call(ERC1155_SAFE_TRANSFER_FROM, frm, to, token_id, amount, data)
     return send_tx(url, frm, multi, data=cd)
 
 
@@ -321,14 +352,13 @@ def multi_batch_transfer(
     data: bytes = b"",
 ) -> str:
     """ERC1155 safeBatchTransferFrom(frm, to, ids, amounts, data) sent by frm (does not wait)."""
-    cd = calldata_abi(SEL_MULTI_SAFE_BATCH_TRANSFER_FROM, frm, to, ids, amounts, data)
+    cd = encode_call(ERC1155_SAFE_BATCH_TRANSFER_FROM, frm, to, ids, amounts, data)
     return send_tx(url, frm, multi, data=cd)
 
 
 def multi_balance(url: str, multi: str, who: str, token_id: int) -> int:
     """ERC1155 balanceOf(who, id) at the head block."""
-    cd = calldata(SEL_MULTI_BALANCE_OF, who, token_id)
-    return int(str(rpc(url, "eth_call", {"to": multi, "data": cd}, "latest")), 16)
+    return int(eth_call(url, multi, ERC1155_BALANCE_OF, "uint256", who, token_id))
 
 
 @dataclass
@@ -353,7 +383,7 @@ class FailingCall:
         amount = self.amount
         if amount is None:
             amount = token_balance(self.url, self.token, self.frm) + 1
-        data = calldata(SEL_TRANSFER, self.to, amount)
+        data = encode_call(ERC20_TRANSFER, self.to, amount)
         return send_tx(self.url, self.frm, self.token, data=data, gas=self.gas)
 
     def run(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
