@@ -12,9 +12,9 @@ from chain.backfill import backfill_range
 from chain.follower import BlockSource
 from core import metrics
 from core.errors import RpcError
-from faust_app import app, settings
-from faust_app.publisher import send_acked
-from faust_app.topics import backfill_topic, blocks_topic
+from core.publish import Message
+from faust_app import app, publisher, settings
+from faust_app.topics import backfill_topic
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ _sources: dict[str, BlockSource] = {}
 
 
 async def _publish(messages: list[tuple[bytes, bytes]]) -> None:
-    await send_acked(blocks_topic, [(k, v, None) for k, v in messages])
+    await publisher.publish(Message("blocks", k, v) for k, v in messages)
 
 
 @app.agent(backfill_topic)

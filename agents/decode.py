@@ -15,10 +15,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core import metrics
+from core.publish import Message
 from core.settings import Settings
-from faust_app import app, settings
-from faust_app.publisher import send_buffered
-from faust_app.topics import blocks_topic, transfers_topic
+from faust_app import app, publisher, settings
+from faust_app.topics import blocks_topic
 from streams.fanout import Packer, records_for
 from streams.watchfilter import WatchFilter
 
@@ -35,9 +35,7 @@ watch_filter = WatchFilter()
 BATCH_WITHIN_S = 0.01
 
 
-def decode_batch(
-    values: list[bytes], partitions: int, watched: WatchFilter
-) -> list[tuple[bytes | None, bytes, int | None]]:
+def decode_batch(values: list[bytes], partitions: int, watched: WatchFilter) -> list[Message]:
     """The transfers-topic messages for a batch of blocks-topic records, in order.
 
     Watch markers extend the filter for the records after them; only transfers touching a
@@ -67,7 +65,7 @@ def decode_batch(
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             metrics.inc("blockhook_bad_blocks_total", help="unreadable block records")
             logger.error("skipping unreadable record on the blocks topic: %s", exc)
-    return [(None, value, p) for p, value in packer.messages()]
+    return [Message("transfers", None, value, p) for p, value in packer.messages()]
 
 
 async def bootstrap_filter(s: Settings, watched: WatchFilter) -> None:
@@ -126,4 +124,4 @@ async def decode(stream: Any) -> None:
     partitions = settings.partitions
     await bootstrap_filter(settings, watch_filter)
     async for values in stream.take(settings.decode_batch_blocks, within=BATCH_WITHIN_S):
-        await send_buffered(transfers_topic, decode_batch(values, partitions, watch_filter))
+        await publisher.publish_buffered(decode_batch(values, partitions, watch_filter))

@@ -19,10 +19,11 @@ import orjson
 from chain.follower import BlockSource
 from core import metrics
 from core.errors import RpcError
+from core.publish import Message
 from core.settings import ChainSettings
-from faust_app import app, settings
-from faust_app.publisher import send_acked
-from faust_app.topics import blocks_topic, cursors_table, follower_topic
+from faust_app import app, publisher, settings
+from faust_app.tables import cursors_table
+from faust_app.topics import follower_topic
 from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
     marker = reorg_marker(chain, fork, orphaned)
     logger.warning("chain %s: reorg at %d, %d block(s) orphaned", chain.name, fork, len(orphaned))
     metrics.inc("blockhook_reorgs_total", help="reorgs detected", chain=chain.name)
-    await send_acked(blocks_topic, [(chain.name.encode(), orjson.dumps(marker), None)])
+    await publisher.publish([Message("blocks", chain.name.encode(), orjson.dumps(marker))])
     return new_cur
 
 
@@ -121,7 +122,7 @@ async def poll(chain: ChainSettings) -> int:
             break
         numbers = list(range(nxt, min(head, nxt + chain.max_blocks_per_poll - 1) + 1))
         blocks = await src.blocks(numbers)
-        out: list[tuple[bytes | None, bytes, int | None]] = []
+        out: list[Message] = []
         new_cur = cur
         reorg = False
         for b in blocks:
@@ -131,14 +132,14 @@ async def poll(chain: ChainSettings) -> int:
                 reorg = True
                 break
             rec = {"type": "block", **b}
-            out.append((chain.name.encode(), orjson.dumps(rec), None))
+            out.append(Message("blocks", chain.name.encode(), orjson.dumps(rec)))
             new_cur = (
                 advance(new_cur, b["number"], b["hash"], chain.finality_depth + 1)
                 if new_cur
                 else start_cursor(b["number"], b["hash"])
             )
         if out:
-            await send_acked(blocks_topic, out)
+            await publisher.publish(out)
             published += len(out)
             metrics.inc(
                 "blockhook_blocks_published_total", len(out), "blocks published", chain=chain.name
@@ -178,4 +179,4 @@ async def tick() -> None:
     for chain in settings.chains:
         if now - _last_tick.get(chain.name, 0.0) >= chain.poll_interval_s:
             _last_tick[chain.name] = now
-            await follower_topic.send(key=chain.name.encode(), value=b"tick")
+            await publisher.publish([Message("follower", chain.name.encode(), b"tick")])

@@ -10,19 +10,17 @@ from typing import Any, cast
 import orjson
 
 from core import metrics
-from faust_app import app, settings
-from faust_app.publisher import send_buffered
-from faust_app.topics import (
-    deliveries_topic,
-    events_topic,
+from core.publish import Message
+from faust_app import app, publisher, settings
+from faust_app.tables import (
     monitor_cfg_table,
     owners_table,
     tracker_entries_table,
     tracker_table,
-    transfers_topic,
     wallet_monitors_table,
     watch_lists_table,
 )
+from faust_app.topics import transfers_topic
 from streams.deliveryjob import delivery_job, pack_jobs
 from streams.match import match, watch_key
 from streams.records import Match, MonitorCfg, Owner
@@ -203,18 +201,18 @@ def _save_state(
 async def _emit(emits: list[Emit]) -> None:
     if not emits:
         return
-    events: list[tuple[bytes | None, bytes, int | None]] = []
+    events: list[Message] = []
     jobs: list[tuple[str, bytes]] = []
     for ev, cfg in emits:
         address = ev["to"] if ev["direction"] == "in" else ev["from"]
-        events.append((address.encode(), orjson.dumps(ev), None))
+        events.append(Message("events", address.encode(), orjson.dumps(ev)))
         job = delivery_job(ev, cfg)
         if job is not None:
             jobs.append((cfg["id"], orjson.dumps(job)))
         metrics.inc("blockhook_events_total", help="events emitted", type=ev["type"])
-    await send_buffered(events_topic, events)
+    await publisher.publish_buffered(events)
     packed = pack_jobs(jobs, settings.partitions)
-    await send_buffered(deliveries_topic, [(None, value, p) for p, value in packed])
+    await publisher.publish_buffered(Message("deliveries", None, v, p) for p, v in packed)
 
 
 def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emit]:

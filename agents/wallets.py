@@ -16,22 +16,16 @@ an index is looked up before it is handed out, and a taken index is skipped.
 from __future__ import annotations
 
 import logging
-import zlib
 from typing import Any
 
 import orjson
 
 from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
 from core import metrics
-from faust_app import app, settings
-from faust_app.publisher import send_acked
-from faust_app.topics import (
-    blocks_topic,
-    transfers_topic,
-    wallet_addresses_topic,
-    wallet_alloc_table,
-    wallet_requests_topic,
-)
+from core.publish import Message
+from faust_app import app, publisher, settings
+from faust_app.tables import wallet_alloc_table
+from faust_app.topics import wallet_requests_topic
 from streams.match import partition_for
 from streams.watchfilter import marker_chunks
 
@@ -39,11 +33,6 @@ logger = logging.getLogger(__name__)
 
 INVALID = "\x00invalid"  # marks an index that gives no key (BIP-32: skip it)
 _derivers: dict[str, Deriver] = {}
-
-
-def request_partition(wallet_id: str, partitions: int) -> int:
-    """The wallets.requests partition that owns a wallet's counter."""
-    return zlib.crc32(wallet_id.encode()) % partitions
 
 
 def _k(wallet_id: str, *parts: str) -> bytes:
@@ -120,21 +109,13 @@ async def allocate(stream: Any) -> None:
             "wallet_id": wallet_id,
             "user_ref": user_ref,
         }
-        await send_acked(
-            transfers_topic,
-            [
-                (
-                    address.encode(),
-                    orjson.dumps(owner),
-                    partition_for(chain, address, settings.partitions),
-                )
-            ],
-        )
+        p = partition_for(chain, address, settings.partitions)
+        await publisher.publish([Message("transfers", address.encode(), orjson.dumps(owner), p)])
         # The decode stage's filter learns the address in order with the blocks (before the
         # API can answer, so every block published after the answer is matched).
-        await send_acked(
-            blocks_topic,
-            [(chain.encode(), orjson.dumps(m), None) for m in marker_chunks(chain, [address])],
+        await publisher.publish(
+            Message("blocks", chain.encode(), orjson.dumps(m))
+            for m in marker_chunks(chain, [address])
         )
         assignment = {
             "wallet_id": wallet_id,
@@ -146,6 +127,12 @@ async def allocate(stream: Any) -> None:
         }
         # Not awaited: the owner is already acknowledged, and an assignment lost in a crash
         # is published again when the client repeats the request (the API answers 503).
-        await wallet_addresses_topic.send(
-            key=f"{wallet_id}:{user_ref}".encode(), value=orjson.dumps(assignment)
+        await publisher.publish_buffered(
+            [
+                Message(
+                    "wallets.addresses",
+                    f"{wallet_id}:{user_ref}".encode(),
+                    orjson.dumps(assignment),
+                )
+            ]
         )

@@ -8,16 +8,10 @@ from typing import Any
 import orjson
 
 from core import metrics
-from faust_app import app, settings
-from faust_app.publisher import send_acked
-from faust_app.topics import (
-    applied_topic,
-    backfill_topic,
-    blocks_topic,
-    monitors_table,
-    monitors_topic,
-    transfers_topic,
-)
+from core.publish import Message
+from faust_app import app, publisher, settings
+from faust_app.tables import monitors_table
+from faust_app.topics import monitors_topic
 from schemas.monitor import finalize_monitor
 from streams.watchfilter import marker_chunks
 from streams.watchlist import monitor_digest, watch_updates
@@ -62,9 +56,8 @@ async def apply_monitors(stream: Any) -> None:
             )
         else:
             msgs = watch_updates(old, new, settings.partitions)
-        await send_acked(
-            transfers_topic,
-            [(key, orjson.dumps(m), int(m["partition"])) for m in msgs],
+        await publisher.publish(
+            Message("transfers", key, orjson.dumps(m), int(m["partition"])) for m in msgs
         )
         if new is None:
             monitors_table.pop(key, None)
@@ -85,19 +78,16 @@ async def apply_monitors(stream: Any) -> None:
                 "to": None,
                 "monitors": [new["id"]],
             }
-            await send_acked(backfill_topic, [(new["chain"].encode(), orjson.dumps(request), None)])
+            await publisher.publish(
+                [Message("backfill", new["chain"].encode(), orjson.dumps(request))]
+            )
         # The decode stage's filter learns the added addresses in order with the blocks.
         added = sorted({a for m in msgs if m["t"] == "watch" for _, a in m.get("add", [])})
         if new is not None and added:
-            await send_acked(
-                blocks_topic,
-                [
-                    (new["chain"].encode(), orjson.dumps(m), None)
-                    for m in marker_chunks(new["chain"], added)
-                ],
+            await publisher.publish(
+                Message("blocks", new["chain"].encode(), orjson.dumps(m))
+                for m in marker_chunks(new["chain"], added)
             )
         # Tell the API the watch updates are in place: blocks published from now on match.
-        await send_acked(
-            applied_topic,
-            [(key, orjson.dumps({"id": key.decode(), "digest": monitor_digest(new)}), None)],
-        )
+        applied = {"id": key.decode(), "digest": monitor_digest(new)}
+        await publisher.publish([Message("monitors.applied", key, orjson.dumps(applied))])

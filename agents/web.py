@@ -9,8 +9,7 @@ from aiohttp import web
 
 from api.server import Api
 from api.wallets import wallets_view  # issue 5
-from faust_app import app, settings
-from faust_app.topics import monitors_topic
+from faust_app import app, publisher, settings
 from views.monitors import MonitorsView
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ async def start_api() -> None:
     global _runner
     await view.start()
     await wallets_view(settings).start()  # issue 5
-    api = Api(settings, view, monitors_topic, is_ready)
+    api = Api(settings, view, publisher, is_ready)
     _runner = web.AppRunner(api.app(), access_log=None)
     await _runner.setup()
     host, port = settings.api_host_port

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from core.errors import ApiError
+from core.publish import Message, Publisher
 from core.settings import Settings
 from streams.deliveryjob import log_record, redelivery_job
 from views.topicfold import TopicFold
@@ -20,7 +21,6 @@ from views.topicfold import TopicFold
 logger = logging.getLogger(__name__)
 
 # (topic name, key, value) messages, sent and acknowledged.
-Publish = Callable[[list[tuple[str, bytes, bytes]]], Awaitable[None]]
 
 
 class DeliveriesView(TopicFold):
@@ -112,22 +112,11 @@ def add_delivery_routes(
     a: web.Application,
     s: Settings,
     monitors: Callable[[], dict[str, dict[str, Any]]],
-    publish: Publish | None = None,
+    publisher: Publisher,
     view: DeliveriesView | None = None,
 ) -> DeliveriesView:
     """Register /v1/deliveries on the API; the view follows the log while the app runs."""
     view = view or DeliveriesView(s)
-
-    async def _publish(msgs: list[tuple[str, bytes, bytes]]) -> None:
-        if publish is not None:
-            await publish(msgs)
-            return
-        from faust_app.topics import deliveries_topic, delivery_log_topic  # the worker's app
-
-        topics = {"deliveries": deliveries_topic, "deliveries.log": delivery_log_topic}
-        futures = [await topics[t].send(key=k, value=v) for t, k, v in msgs]
-        for f in futures:
-            await f
 
     async def on_startup(app: web.Application) -> None:
         await view.start()
@@ -169,10 +158,10 @@ def add_delivery_routes(
         except ValueError as exc:
             raise ApiError(409, "nowhere_to_deliver", str(exc), "monitor_id") from exc
         rec = log_record(job, "pending", time.time())
-        await _publish(
+        await publisher.publish(
             [
-                ("deliveries", job["monitor_id"].encode(), orjson.dumps(job)),
-                ("deliveries.log", job["id"].encode(), orjson.dumps(rec)),
+                Message("deliveries", job["monitor_id"].encode(), orjson.dumps(job)),
+                Message("deliveries.log", job["id"].encode(), orjson.dumps(rec)),
             ]
         )
         view.apply_record(rec)  # readable here at once; the topic brings it to the other workers

@@ -16,9 +16,9 @@ from api.deliveries import add_delivery_routes
 from api.wallets import add_wallet_routes, page_args
 from core import metrics
 from core.errors import ApiError
+from core.publish import Message, Publisher
 from core.settings import Settings
 from core.timefmt import iso_utc
-from faust_app.publisher import send_acked
 from schemas.monitor import (
     Monitor,
     MonitorCreate,
@@ -119,12 +119,12 @@ class Api:
         self,
         s: Settings,
         view: MonitorsView,
-        monitors_topic: Any,
+        publisher: Publisher,
         is_ready: Callable[[], bool],
     ) -> None:
         self.s = s
         self.view = view
-        self.monitors_topic = monitors_topic
+        self.publisher = publisher
         self.is_ready = is_ready
 
     def app(self) -> web.Application:
@@ -139,8 +139,8 @@ class Api:
         a.router.add_get("/v1/monitors/{id}", self.get_monitor)
         a.router.add_patch("/v1/monitors/{id}", self.patch_monitor)
         a.router.add_delete("/v1/monitors/{id}", self.delete_monitor)
-        add_delivery_routes(a, self.s, lambda: self.view.monitors)  # /v1/deliveries (issue 4)
-        add_wallet_routes(a, self.s, self.view, self.monitors_topic)  # wallets etc. (issue 5)
+        add_delivery_routes(a, self.s, lambda: self.view.monitors, self.publisher)
+        add_wallet_routes(a, self.s, self.view, self.publisher)
         return a
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -167,7 +167,7 @@ class Api:
 
     async def _publish(self, monitor_id: str, monitor: dict[str, Any] | None) -> None:
         value = orjson.dumps(monitor) if monitor is not None else None
-        await send_acked(self.monitors_topic, [(monitor_id.encode(), value, None)])  # type: ignore[list-item]
+        await self.publisher.publish([Message("monitors", monitor_id.encode(), value)])
         if not await self.view.wait_applied(monitor_id, monitor_digest(monitor), APPLY_TIMEOUT_S):
             logger.warning("monitor %s stored but not yet applied by a worker", monitor_id)
 

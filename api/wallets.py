@@ -22,9 +22,9 @@ from eth_utils.address import to_checksum_address
 from agents.balances import WalletsView, now_ms, session_status
 from chain.hd import AccountKey, XpubError, parse_account_xpub
 from core.errors import ApiError
+from core.publish import Message, Publisher
 from core.settings import ChainSettings, Settings
 from core.timefmt import iso_utc
-from faust_app.publisher import send_acked
 from schemas.monitor import finalize_monitor
 from schemas.session import (
     DEFAULT_EXPIRES_IN_S,
@@ -39,6 +39,7 @@ from schemas.wallet import (
     wallet_id_for,
     wallet_monitor_id,
 )
+from streams.partition import wallet_partition
 from streams.watchlist import monitor_digest
 from views.monitors import MonitorsView
 
@@ -167,32 +168,14 @@ async def token_meta(chain: ChainSettings, token: str) -> tuple[str | None, int 
 class WalletsApi:
     """Handlers bound to settings, the views and the topics."""
 
-    def __init__(self, s: Settings, monitors: MonitorsView, monitors_topic: Any) -> None:
+    def __init__(self, s: Settings, monitors: MonitorsView, publisher: Publisher) -> None:
         self.s = s
         self.monitors = monitors
-        self.monitors_topic = monitors_topic
+        self.publisher = publisher
         self.view = wallets_view(s)
         self._keys: dict[str, AccountKey] = {}
 
     # Topics are imported on first use: building the routes needs no Faust app.
-    @property
-    def wallets_topic(self) -> Any:
-        from faust_app.topics import wallets_topic
-
-        return wallets_topic
-
-    @property
-    def requests_topic(self) -> Any:
-        from faust_app.topics import wallet_requests_topic
-
-        return wallet_requests_topic
-
-    @property
-    def sessions_topic(self) -> Any:
-        from faust_app.topics import sessions_topic
-
-        return sessions_topic
-
     # -- helpers -------------------------------------------------------------------------
 
     def _key(self, wallet: dict[str, Any]) -> AccountKey:
@@ -218,8 +201,6 @@ class WalletsApi:
 
     async def _assign(self, wallet: dict[str, Any], user_ref: str) -> dict[str, Any]:
         """The customer's assignment: from the view, or through the wallet's allocator."""
-        from agents.wallets import request_partition
-
         k = (wallet["id"], user_ref)
         a = self.view.assignments.get(k)
         if a is not None:
@@ -230,13 +211,11 @@ class WalletsApi:
             "chain": wallet["chain"],
             "xpub": wallet["xpub"],
         }
-        p = request_partition(wallet["id"], self.s.partitions)
-        message: list[tuple[bytes | None, bytes, int | None]] = [
-            (wallet["id"].encode(), orjson.dumps(req), p)
-        ]
+        p = wallet_partition(wallet["id"], self.s.partitions)
+        message = [Message("wallets.requests", wallet["id"].encode(), orjson.dumps(req), p)]
         ok = False
         for _attempt in range(2):  # once more halfway: an assignment lost in a crash is redone
-            await send_acked(self.requests_topic, message)
+            await self.publisher.publish(message)
             ok = await self.view.wait_for(
                 lambda: k in self.view.assignments, self.s.wallet_assign_timeout_s / 2
             )
@@ -280,12 +259,12 @@ class WalletsApi:
                 chain.name,
                 make_secret=False,
             )
-            await send_acked(self.monitors_topic, [(mid.encode(), orjson.dumps(monitor), None)])
+            await self.publisher.publish([Message("monitors", mid.encode(), orjson.dumps(monitor))])
             digest = monitor_digest(monitor)
             if not await self.monitors.wait_applied(mid, digest, self.s.wallet_assign_timeout_s):
                 raise ApiError(503, "not_ready", "the wallet's monitor is not applied yet; retry")
         record = {"id": wid, "chain": chain.name, "xpub": key.xpub, "label": body.label}
-        await send_acked(self.wallets_topic, [(wid.encode(), orjson.dumps(record), None)])
+        await self.publisher.publish([Message("wallets", wid.encode(), orjson.dumps(record))])
         if not await self.view.wait_for(lambda: wid in self.view.wallets, 30.0):
             raise ApiError(503, "not_ready", "the wallet is stored but not visible yet; retry")
         return _json(wallet_out(record, key), 201)
@@ -377,7 +356,7 @@ class WalletsApi:
             "expires_at": iso_utc(expires / 1000),
             "expires_ms": expires,
         }
-        await send_acked(self.sessions_topic, [(sid.encode(), orjson.dumps(session), None)])
+        await self.publisher.publish([Message("sessions", sid.encode(), orjson.dumps(session))])
         if not await self.view.wait_for(lambda: sid in self.view.sessions, 30.0):
             raise ApiError(503, "not_ready", "the session is stored but not visible yet; retry")
         return _json(self._session_out(request, session), 201)
@@ -498,10 +477,10 @@ you were given.</p></main></body></html>"""
 
 
 def add_wallet_routes(
-    a: web.Application, s: Settings, monitors: MonitorsView, monitors_topic: Any
+    a: web.Application, s: Settings, monitors: MonitorsView, publisher: Publisher
 ) -> None:
     """Register the wallet, session, checkout and balance routes."""
-    w = WalletsApi(s, monitors, monitors_topic)
+    w = WalletsApi(s, monitors, publisher)
     a.router.add_post("/v1/wallets", w.create_wallet)
     a.router.add_get("/v1/wallets", w.list_wallets)
     a.router.add_get("/v1/wallets/{id}", w.get_wallet)

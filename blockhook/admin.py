@@ -1,4 +1,5 @@
-"""Create the topics blockhook needs, with the partition counts and configs it means."""
+"""Create the topics blockhook needs (streams/topicspecs.py), with the partition counts and
+configs the registry gives them."""
 
 from __future__ import annotations
 
@@ -9,30 +10,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.settings import Settings
-from streams.retry import TIERS_S, tier_topic_name
+from streams.topicspecs import TOPICS
 
 logger = logging.getLogger(__name__)
 
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    "monitors": {"cleanup.policy": "compact"},
-    "monitors.applied": {"cleanup.policy": "compact"},
-    "wallets": {"cleanup.policy": "compact"},
-    "blocks": {},
-    "events": {},
-    "deliveries.dlq": {},
-    "follower": {},
-    "backfill": {},
-    "transfers": {},
-    "deliveries": {},
-    "deliveries.retry": {},
-    # Delivery (issue 4): retry tiers (see streams/retry.py TIERS_S) and the delivery log.
-    **{tier_topic_name(t): {} for t in TIERS_S},
-    "deliveries.log": {"cleanup.policy": "compact"},
-    # Wallets (issue 5).
-    "wallets.requests": {},
-    "wallets.addresses": {"cleanup.policy": "compact"},
-    "sessions": {"cleanup.policy": "compact"},
-}
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # as the producer and consumer are configured
 
 
 async def ensure_topics(s: Settings, timeout_s: float = 30.0) -> list[str]:
@@ -45,13 +27,13 @@ async def ensure_topics(s: Settings, timeout_s: float = 30.0) -> list[str]:
             existing = set(await admin.list_topics())
             wanted = [
                 NewTopic(
-                    s.topic(name),
-                    num_partitions=s.partitions,
+                    s.topic(spec.name),
+                    num_partitions=spec.partitions or s.partitions,
                     replication_factor=s.replication_factor,
-                    topic_configs={"max.message.bytes": str(16 * 1024 * 1024), **cfg},
+                    topic_configs=spec.configs(MAX_MESSAGE_BYTES),
                 )
-                for name, cfg in TOPIC_CONFIGS.items()
-                if s.topic(name) not in existing
+                for spec in TOPICS
+                if s.topic(spec.name) not in existing
             ]
             if wanted:
                 try:

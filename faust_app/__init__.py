@@ -1,36 +1,21 @@
-"""The Faust app: settings turned into Faust configuration; nothing else."""
+"""The Faust app: settings turned into Faust configuration, and the publisher over it.
+
+Topics are declared in faust_app/topics.py, tables in faust_app/tables.py, and every use of
+Faust's private API is in faust_app/internals.py."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import faust
 
 from core.settings import Settings, load_settings
+from faust_app.internals import set_fetch_max_wait
+from faust_app.publisher import FaustPublisher
 from streams.partition import partitioner
 
 settings: Settings = load_settings()
 
 
-def _set_fetch_max_wait(ms: int) -> None:
-    """Faust hard-codes fetch_max_wait_ms=1500 for its worker consumer. Kafka answers a fetch
-    as soon as data arrives, but Tansu (the embedded broker) answers only after part of that
-    wait, which cost ~0.75 s per hop between agents. Make the wait a setting."""
-    from faust.transport.drivers import aiokafka as driver
-
-    cls = driver.AIOKafkaConsumerThread
-    original = getattr(cls, "_blockhook_original_create", cls._create_worker_consumer)
-
-    def create(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = ms
-        return consumer
-
-    setattr(cls, "_blockhook_original_create", original)  # noqa: B010
-    setattr(cls, "_create_worker_consumer", create)  # noqa: B010
-
-
-_set_fetch_max_wait(settings.fetch_max_wait_ms)
+set_fetch_max_wait(settings.fetch_max_wait_ms)
 
 
 def make_app(s: Settings) -> faust.App:
@@ -60,3 +45,4 @@ def make_app(s: Settings) -> faust.App:
 
 
 app = make_app(settings)
+publisher = FaustPublisher(app, settings)

@@ -1,83 +1,83 @@
-"""Send to topics: acknowledged before going on, or buffered until the next commit."""
+"""The publisher agents and the API use inside a worker: Faust's producer, record batches per
+partition, and a worker that stops rather than commits past a message the broker refused."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, cast
 
-from faust_app import app
+from core.publish import Message
+from core.settings import Settings
+from faust_app.internals import aiokafka_producer
 from streams.partition import key_partition
 
 logger = logging.getLogger(__name__)
-
-Messages = list[tuple[bytes | None, bytes, int | None]]
 
 # Exit status of a worker that stops because the broker refused a buffered message.
 EXIT_SEND_FAILED = 75
 
 
-async def send_acked(topic: Any, messages: Messages) -> None:
-    """Send (key, value, partition) messages and wait for every acknowledgement, in order.
+class FaustPublisher:
+    """`core.publish.Publisher` over a Faust app's producer."""
 
-    For effects that must be on the broker before something else happens (the follower's
-    cursor, the watch agent's applied ack)."""
-    futures = [
-        await topic.send(key=key, value=value, partition=partition)
-        for key, value, partition in messages
-    ]
-    for fut in futures:
-        await fut
+    def __init__(self, app: Any, s: Settings) -> None:
+        self.app = app
+        self.settings = s
+        self._names: dict[str, str] = {}
+        self._partitions: dict[str, int] = {}
 
+    def _name(self, topic: str) -> str:
+        name = self._names.get(topic)
+        if name is None:
+            name = self._names[topic] = self.settings.topic(topic)
+        return name
 
-async def send_buffered(topic: Any, messages: Messages) -> None:
-    """Hand (key, value, partition) messages straight to the producer without waiting.
+    async def publish(self, messages: Iterable[Message]) -> None:
+        """Send and wait until the broker has every message.
 
-    Faust flushes the producer before it commits any offset, so a message that is lost in a
-    crash belongs to an input that is processed again (the folds are replay-safe). Waiting
-    for an acknowledgement per block would cost a broker round trip per block, and Faust's
-    own `Topic.send` costs several times the producer's work per message. A message the
-    broker refuses for good (the producer already retried) stops the worker at once, before
-    a commit can move past the input that produced it."""
-    name = topic.get_topic_name()
-    producer = app.producer
-    for key, value, partition in messages:
-        fut = await producer.send(name, key, value, partition, None, None)
-        cast("asyncio.Future[Any]", fut).add_done_callback(_exit_if_failed)
-
-
-async def send_all(messages: Sequence[tuple[Any, bytes | None, bytes]]) -> None:
-    """Send (topic, key, value) messages and wait until the broker has every one.
-
-    Keyed messages go to the partition Kafka's default partitioner gives their key (as
-    Faust's `Topic.send` does), gathered into one record batch per partition: the producer's
-    per-message `send` costs a future, a metadata lookup and a partitioner call each, about
-    2.5 times the batch's cost per record. Order per partition is the order given."""
-    producer = cast(Any, app.producer)._ensure_producer()  # aiokafka's, under Faust's
-    futures: list[Any] = []
-    builders: dict[tuple[str, int], Any] = {}
-    partitions: dict[str, int] = {}
-    for topic, key, value in messages:
-        name = topic.get_topic_name()
-        if key is None:
-            futures.append(await producer.send(name, value))
-            continue
-        count = partitions.get(name)
-        if count is None:
-            count = partitions[name] = len(await producer.partitions_for(name))
-        part = key_partition(key, count)
-        builder = builders.get((name, part))
-        if builder is None:
-            builder = builders[name, part] = producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None) is None:  # full
+        Gathered into one record batch per partition (a keyed message goes where Kafka's
+        default partitioner puts its key, as Faust's `Topic.send` does): the producer's
+        per-message `send` costs a future, a metadata lookup and a partitioner call each,
+        about 2.5 times the batch's cost per record. Order per partition is the order given."""
+        producer = aiokafka_producer(self.app)
+        futures: list[Any] = []
+        builders: dict[tuple[str, int], Any] = {}
+        for topic, key, value, partition in messages:
+            name = self._name(topic)
+            if partition is None:
+                if key is None:
+                    futures.append(await producer.send(name, value))
+                    continue
+                count = self._partitions.get(name)
+                if count is None:
+                    count = self._partitions[name] = len(await producer.partitions_for(name))
+                partition = key_partition(key, count)
+            builder = builders.get((name, partition))
+            if builder is None:
+                builder = builders[name, partition] = producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None) is None:  # full
+                futures.append(await producer.send_batch(builder, name, partition=partition))
+                builder = builders[name, partition] = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None)  # a first record fits
+        for (name, part), builder in builders.items():
             futures.append(await producer.send_batch(builder, name, partition=part))
-            builder = builders[name, part] = producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)  # a first record always fits
-    for (name, part), builder in builders.items():
-        futures.append(await producer.send_batch(builder, name, partition=part))
-    await asyncio.gather(*futures)
+        await asyncio.gather(*futures)
+
+    async def publish_buffered(self, messages: Iterable[Message]) -> None:
+        """Hand the messages straight to Faust's producer without waiting.
+
+        Faust flushes the producer before it commits any offset, so a message that is lost
+        in a crash belongs to an input that is processed again (the folds are replay-safe).
+        Waiting for an acknowledgement per block would cost a broker round trip per block.
+        A message the broker refuses for good (the producer already retried) stops the
+        worker at once, before a commit can move past the input that produced it."""
+        producer = self.app.producer
+        for topic, key, value, partition in messages:
+            fut = await producer.send(self._name(topic), key, value, partition, None, None)
+            cast("asyncio.Future[Any]", fut).add_done_callback(_exit_if_failed)
 
 
 def _exit_if_failed(fut: asyncio.Future[Any]) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from streams.partition import owner_partition
 from streams.records import Match, MonitorCfg, Transfer
 
 
@@ -16,7 +16,7 @@ def watch_key(chain: str, address: str) -> str:
 
 def partition_for(chain: str, address: str, partitions: int) -> int:
     """The partition that owns chain:address. Stable across processes and restarts."""
-    return zlib.crc32(watch_key(chain, address).encode()) % partitions
+    return owner_partition(watch_key(chain, address), partitions)
 
 
 def route(chain: str, transfers: Iterable[Transfer], partitions: int) -> dict[int, list[Match]]:

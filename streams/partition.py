@@ -1,5 +1,6 @@
-"""Kafka's default partitioning of keyed messages (murmur2 of the key, as the Java client
-and aiokafka do), computed a word at a time.
+"""Every partitioning blockhook uses, in one place: Kafka's default for keyed messages
+(murmur2 of the key, as the Java client and aiokafka do), computed a word at a time; and
+the owner partition of per-address and per-wallet state.
 
 aiokafka's pure-Python murmur2 reads the key a byte at a time; it cost about 3% of a busy
 delivery worker, which produces one keyed delivery-log record per delivery. This one gives
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import random
 import struct
+import zlib
 from collections.abc import Sequence
 
 M = 0x5BD1E995
@@ -44,6 +46,19 @@ def murmur2(data: bytes) -> int:
 def key_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives key among partitions 0..n-1."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def owner_partition(owner: str, partitions: int) -> int:
+    """The partition that owns a piece of state (a watched chain:address, a wallet's address
+    counter): CRC-32 of its name. Not Kafka's default on purpose: these are the partitions
+    blockhook has always used for that state, and changing them would move each owner's
+    table rows to another partition; messages for an owner carry this partition explicitly."""
+    return zlib.crc32(owner.encode()) % partitions
+
+
+def wallet_partition(wallet_id: str, partitions: int) -> int:
+    """The wallets.requests partition that owns a wallet's index counter."""
+    return owner_partition(wallet_id, partitions)
 
 
 def partitioner(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:

@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from api.deliveries import DeliveriesView
 from api.server import Api
+from core.publish import ListPublisher
 from core.settings import Settings
 from schemas.delivery import DeadLetter, Delivery
 from streams.deliveryjob import (
@@ -335,7 +336,7 @@ async def test_api_refuses_loopback_and_private_webhooks_when_not_allowed(url: s
         broker="kafka://127.0.0.1:1",
         chains=[{"name": "local", "chain_id": 31337, "rpc_urls": ["http://127.0.0.1:1"]}],
     )
-    api = Api(s, MonitorsView(s), monitors_topic=None, is_ready=lambda: True)
+    api = Api(s, MonitorsView(s), publisher=ListPublisher(), is_ready=lambda: True)
     async with TestClient(TestServer(api.app())) as client:
         resp = await client.post("/v1/monitors", json={"chain": "local", "webhook": {"url": url}})
         body = await resp.json()

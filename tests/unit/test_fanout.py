@@ -88,10 +88,11 @@ def test_a_watch_marker_in_a_batch_applies_to_the_blocks_after_it_only() -> None
     marker = {"type": "watch", "chain": "local", "add": [B]}
     values = [orjson.dumps(b1), b"not json", orjson.dumps(marker), orjson.dumps(b2)]
     msgs = decode_batch(values, P, watched)
-    assert sorted(p for _, _, p in msgs) == list(range(P))  # one message per partition
+    assert sorted(m.partition or 0 for m in msgs) == list(range(P))  # one per partition
+    assert {m.topic for m in msgs} == {"transfers"}
     routed: dict[int, list[str]] = {}
-    for _, value, _ in msgs:
-        for rec in orjson.loads(value):
+    for m in msgs:
+        for rec in orjson.loads(m.value or b"[]"):
             routed.setdefault(rec["number"], []).extend(m["address"] for m in rec["items"])
     assert routed[100] == []  # before the marker: B was not watched yet
     assert sorted(routed[101]) == sorted([A, B])  # both sides of a transfer touching B

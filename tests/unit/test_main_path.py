@@ -1,7 +1,7 @@
 """The main delivery path against a real loopback HTTP server: each endpoint's bound holds,
 a transfer's deliveries reach its monitor in order, a hanging endpoint does not hold up the
 others, and every message is acknowledged once, in order per partition. (The broker is the
-one thing left out: outcomes are collected instead of produced.)"""
+one thing left out: outcomes go to the in-memory publisher.)"""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-import pytest
 
-import agents.delivery as delivery
-from agents.delivery import Deliverer, MainPath
+from agents.deliverer import Deliverer
+from agents.mainpath import MainPath
+from core.publish import ListPublisher
 from core.settings import Settings
 from transport.webhooks import WebhookSender
 
@@ -56,7 +56,7 @@ def job(i: int, url: str, monitor: str, tx: int, kind: str) -> dict[str, Any]:
     }
 
 
-async def test_bounds_order_isolation_and_in_order_acks(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_bounds_order_isolation_and_in_order_acks() -> None:
     arrivals: list[tuple[str, str, str]] = []  # (path, tx, type)
     active: dict[str, int] = defaultdict(int)
     most: dict[str, int] = defaultdict(int)
@@ -86,12 +86,7 @@ async def test_bounds_order_isolation_and_in_order_acks(monkeypatch: pytest.Monk
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    outcomes: list[tuple[Any, bytes, bytes]] = []
-
-    async def collect(messages: list[tuple[Any, bytes, bytes]]) -> None:
-        outcomes.extend(messages)
-
-    monkeypatch.setattr(delivery, "send_all", collect)
+    published = ListPublisher()
     s = Settings(
         broker="kafka://127.0.0.1:1",
         allow_loopback_webhooks=True,
@@ -100,7 +95,7 @@ async def test_bounds_order_isolation_and_in_order_acks(monkeypatch: pytest.Monk
     sender = WebhookSender(timeout_s=5, allow_loopback=True, allow_private=False)
     d = Deliverer(s, sender)
     acks = Acks()
-    main = MainPath(d, acks, window=40)
+    main = MainPath(d, acks, window=40, publisher=published)
     # 300 transfers, each seen then confirmed, to 3 endpoints; one more endpoint hangs.
     jobs = []
     for tx in range(300):
@@ -138,7 +133,8 @@ async def test_bounds_order_isolation_and_in_order_acks(monkeypatch: pytest.Monk
     for part in (0, 1):  # acknowledged once each, in order per partition
         assert [o for p, o in acks.acked if p == part] == list(range(offsets[part]))
     # The hanging endpoint's jobs went on to the retry path; one log record per delivery.
-    handed_off = [v for t, _, v in outcomes if t in set(delivery.retry_tier_topics.values())]
+    outcomes = published.sent
+    handed_off = [m for m in outcomes if m.topic.startswith("deliveries.retry.")]
     assert len(handed_off) == len(hanging)
-    logged = [v for t, _, v in outcomes if t is delivery.delivery_log_topic]
+    logged = [m for m in outcomes if m.topic == "deliveries.log"]
     assert len(logged) == len(jobs)

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from agents.delivery import Deliverer
+from agents.deliverer import Deliverer
 from core.settings import Settings
-from faust_app.topics import retry_tier_topics
+from streams.retry import TIERS_S, tier_topic_name
 from transport.webhooks import WebhookSender
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -65,11 +65,12 @@ async def test_due_attempts_to_a_hanging_endpoint_are_given_back_when_interrupte
     # Without letting go this takes 10 rounds of the 30 s timeout (40 jobs, 4 at a time).
     assert took < 2.0, took
     assert 1 <= len(seen) <= 4  # only the endpoint's bound ever reached it
-    tiers = set(retry_tier_topics.values())
-    assert len(out) == 40 and all(topic in tiers for topic, _, _ in out)
-    back = [orjson.loads(value) for _, _, value in out]
+    tiers = {tier_topic_name(t) for t in TIERS_S}
+    assert len(out) == 40 and all(m.topic in tiers for m in out)
+    back = [orjson.loads(m.value or b"") for m in out]
     assert sorted(j["id"] for j in back) == sorted(j["id"] for j in jobs)
     assert all(len(j["attempts"]) == 1 for j in back)  # a cancelled attempt does not count
     # Already interrupted: nothing is attempted at all.
     again = await d.due_attempts(back, lambda: True)
-    assert len(again) == 40 and all(len(orjson.loads(v)["attempts"]) == 1 for _, _, v in again)
+    assert len(again) == 40
+    assert all(len(orjson.loads(m.value or b"")["attempts"]) == 1 for m in again)

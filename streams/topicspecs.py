@@ -1,0 +1,73 @@
+"""The one registry of blockhook's topics: name, partitions, compaction, contract or internal.
+
+Topic creation at start-up (blockhook/admin.py) and the Faust declarations
+(faust_app/topics.py) both read it, and a test checks that docs/operations.md lists each one,
+so the three cannot drift apart. Names are without the configured prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from streams.retry import TIERS_S, tier_topic_name
+
+Kind = Literal["contract", "internal"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic. `partitions` None means the settings' `partitions` (every topic that is
+    co-partitioned with a table or another stream must have that count)."""
+
+    name: str
+    kind: Kind
+    compacted: bool
+    key: str
+    value: str
+    partitions: int | None = None
+
+    def configs(self, max_message_bytes: int) -> dict[str, str]:
+        """The topic configs it is created with."""
+        cfg = {"max.message.bytes": str(max_message_bytes)}
+        if self.compacted:
+            cfg["cleanup.policy"] = "compact"
+        return cfg
+
+
+def _tier(seconds: int) -> TopicSpec:
+    return TopicSpec(
+        tier_topic_name(seconds),
+        "internal",
+        False,
+        "monitor id",
+        f"delivery jobs waiting {seconds} s (FIFO)",
+    )
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    # The contract: users publish to, or consume from, these.
+    TopicSpec("monitors", "contract", True, "monitor id", "monitor JSON, or null to delete"),
+    TopicSpec("wallets", "contract", True, "wallet id", "wallet JSON"),
+    TopicSpec("blocks", "contract", False, "chain name", "normalised blocks, reorg markers"),
+    TopicSpec("events", "contract", False, "watched address", "event JSON"),
+    TopicSpec("deliveries.dlq", "contract", False, "event id", "event and its attempts"),
+    # Internal: the pipeline's own streams; free to change between versions.
+    TopicSpec("follower", "internal", False, "chain name", "ticks that drive the followers"),
+    TopicSpec("backfill", "internal", False, "chain name", "block ranges to re-scan"),
+    TopicSpec("monitors.applied", "internal", True, "monitor id", "monitor digest applied"),
+    TopicSpec("transfers", "internal", False, "by partition", "decoded transfers, watch updates"),
+    TopicSpec("deliveries", "internal", False, "by partition", "delivery jobs, first attempts"),
+    TopicSpec("deliveries.retry", "internal", False, "monitor id", "jobs of earlier versions"),
+    *(_tier(t) for t in TIERS_S),
+    TopicSpec("deliveries.log", "internal", True, "delivery id", "latest state of a delivery"),
+    TopicSpec("wallets.requests", "internal", False, "wallet id", "address requests"),
+    TopicSpec("wallets.addresses", "internal", True, "wallet_id:user_ref", "assigned address"),
+    TopicSpec("sessions", "internal", True, "session id", "deposit sessions"),
+)
+
+BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
+
+
+def spec(name: str) -> TopicSpec:
+    """The registered topic of that name; KeyError for a name nobody registered."""
+    return BY_NAME[name]
