@@ -44,9 +44,7 @@ async def run_backfills(stream: Any) -> None:
             try:
                 end = int(req["to"]) if req.get("to") is not None else await src.head()
                 n = await backfill_range(src, _publish, start, end, req.get("monitors"))
-                metrics.inc(
-                    "blockhook_backfill_blocks_total", n, "blocks re-scanned", chain=chain.name
-                )
+                metrics.BACKFILL_BLOCKS.labels(chain=chain.name).inc(n)
                 logger.info("backfill %s %d..%d done (%d blocks)", chain.name, start, end, n)
                 break
             except RpcError as exc:

@@ -63,7 +63,7 @@ def decode_batch(values: list[bytes], partitions: int, watched: WatchFilter) -> 
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            metrics.inc("blockhook_bad_blocks_total", help="unreadable block records")
+            metrics.BAD_BLOCKS.inc()
             logger.error("skipping unreadable record on the blocks topic: %s", exc)
     return [Message("transfers", None, value, p) for p, value in packer.messages()]
 

@@ -98,14 +98,20 @@ class Deliverer:
         """Record the attempt in the job; then delivered, re-queued, or dead-lettered."""
         job["attempts"] = [*job.get("attempts", []), result.as_json()]
         job["first_at"] = job.get("first_at") or result.at
+        kind = job.get("kind", "webhook")
+        seconds = result.latency_ms / 1000
+        if kind == "webhook":
+            metrics.WEBHOOK_SECONDS.observe(seconds)
+        else:
+            metrics.ATTEMPT_SECONDS.labels(kind=kind).observe(seconds)
         if result.ok:
-            metrics.inc("blockhook_deliveries_total", help="deliveries", outcome="delivered")
+            metrics.DELIVERED.inc()
             return [self._log(job, "delivered", now)]
-        metrics.inc("blockhook_deliveries_total", help="deliveries", outcome="failed_attempt")
+        metrics.FAILED_ATTEMPTS.inc()
         policy = RetryPolicy.from_dict(job.get("retry"), self.default_policy)
         delay = policy.next_delay(len(job["attempts"]), now - float(job["first_at"]))
         if delay is None:
-            metrics.inc("blockhook_deliveries_total", help="deliveries", outcome="dead_letter")
+            metrics.DEAD_LETTERS.inc()
             logger.warning("delivery %s failed after %d attempts", job["id"], len(job["attempts"]))
             job["next_attempt_at"] = None
             dlq = Message(
@@ -143,7 +149,7 @@ class Deliverer:
                         return self.outcome(job, result, time.time())
         now = time.time()
         job["next_attempt_at"] = now  # due at once, on the retry path
-        metrics.inc("blockhook_deliveries_handed_off_total", help="to the retry path")
+        metrics.HANDED_OFF.inc()
         return [self.requeue(job, now)]
 
     async def _fast(self, job: dict[str, Any], target: str) -> Attempt | None:

@@ -1,48 +1,97 @@
-"""A tiny in-process metrics registry rendered in the Prometheus text format."""
+"""The worker's metrics, declared in one place and served by prometheus-client.
+
+Each metric has fixed label names (prometheus-client escapes label values and checks the
+names), so a typo at a call site fails at once instead of making a new series. `/metrics`
+renders this registry; nothing else is on it (no process or GC collectors from the default
+registry, whose figures a worker's own already give)."""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-_lock = threading.Lock()
-_counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
-_gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-_help: dict[str, tuple[str, str]] = {}
+REGISTRY = CollectorRegistry(auto_describe=True)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+# Detection.
+BLOCKS_PUBLISHED = Counter(
+    "blockhook_blocks_published", "blocks published by the follower", ["chain"], registry=REGISTRY
+)
+FOLLOWER_BLOCK = Gauge(
+    "blockhook_follower_block", "last block the follower published", ["chain"], registry=REGISTRY
+)
+REORGS = Counter("blockhook_reorgs", "reorgs detected", ["chain"], registry=REGISTRY)
+DEEP_REORGS = Counter(
+    "blockhook_deep_reorgs", "reorgs deeper than finality_depth", ["chain"], registry=REGISTRY
+)
+RPC_ERRORS = Counter("blockhook_rpc_errors", "failed polls", ["chain"], registry=REGISTRY)
+BACKFILL_BLOCKS = Counter(
+    "blockhook_backfill_blocks", "blocks re-scanned by backfills", ["chain"], registry=REGISTRY
+)
+BAD_BLOCKS = Counter("blockhook_bad_blocks", "unreadable block records skipped", registry=REGISTRY)
+BAD_MONITORS = Counter(
+    "blockhook_bad_monitors", "invalid monitor records skipped", registry=REGISTRY
+)
+EVENTS = Counter("blockhook_events", "events emitted, by type", ["type"], registry=REGISTRY)
+WALLET_ADDRESSES = Counter(
+    "blockhook_wallet_addresses", "addresses assigned to customers", registry=REGISTRY
+)
 
-def _key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return name, tuple(sorted(labels.items()))
+# Delivery.
+DELIVERIES = Counter(
+    "blockhook_deliveries",
+    "delivery attempts by outcome (delivered, failed_attempt, dead_letter)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DELIVERED = DELIVERIES.labels(outcome="delivered")
+FAILED_ATTEMPTS = DELIVERIES.labels(outcome="failed_attempt")
+DEAD_LETTERS = DELIVERIES.labels(outcome="dead_letter")
+HANDED_OFF = Counter(
+    "blockhook_deliveries_handed_off",
+    "first attempts moved to the retry path (slow endpoint)",
+    registry=REGISTRY,
+)
+ATTEMPT_SECONDS = Histogram(
+    "blockhook_delivery_attempt_seconds",
+    "how long a delivery attempt took, answered or not",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+WEBHOOK_SECONDS = ATTEMPT_SECONDS.labels(kind="webhook")
+
+# Compatibility for call sites that name a metric: name → (metric, label names).
+_BY_NAME: dict[str, Counter | Gauge] = {
+    "blockhook_blocks_published_total": BLOCKS_PUBLISHED,
+    "blockhook_follower_block": FOLLOWER_BLOCK,
+    "blockhook_reorgs_total": REORGS,
+    "blockhook_deep_reorgs_total": DEEP_REORGS,
+    "blockhook_rpc_errors_total": RPC_ERRORS,
+    "blockhook_backfill_blocks_total": BACKFILL_BLOCKS,
+    "blockhook_bad_blocks_total": BAD_BLOCKS,
+    "blockhook_bad_monitors_total": BAD_MONITORS,
+    "blockhook_events_total": EVENTS,
+    "blockhook_wallet_addresses_total": WALLET_ADDRESSES,
+    "blockhook_deliveries_total": DELIVERIES,
+    "blockhook_deliveries_handed_off_total": HANDED_OFF,
+}
 
 
 def inc(name: str, value: float = 1.0, help: str = "", **labels: str) -> None:
-    """Add to a counter."""
-    with _lock:
-        _help.setdefault(name, ("counter", help))
-        _counters[_key(name, labels)] += value
+    """Add to a declared counter by its exposed name (KeyError for an undeclared one)."""
+    metric = _BY_NAME[name]
+    assert isinstance(metric, Counter), name
+    (metric.labels(**labels) if labels else metric).inc(value)
 
 
 def set_gauge(name: str, value: float, help: str = "", **labels: str) -> None:
-    """Set a gauge."""
-    with _lock:
-        _help.setdefault(name, ("gauge", help))
-        _gauges[_key(name, labels)] = value
+    """Set a declared gauge by its exposed name (KeyError for an undeclared one)."""
+    metric = _BY_NAME[name]
+    assert isinstance(metric, Gauge), name
+    (metric.labels(**labels) if labels else metric).set(value)
 
 
 def render() -> str:
-    """Every metric in the Prometheus exposition format."""
-    lines: list[str] = []
-    with _lock:
-        series = [*_counters.items(), *_gauges.items()]
-        names = sorted({k[0] for k, _ in series})
-        for name in names:
-            kind, text = _help.get(name, ("untyped", ""))
-            if text:
-                lines.append(f"# HELP {name} {text}")
-            lines.append(f"# TYPE {name} {kind}")
-            for (n, labels), v in series:
-                if n != name:
-                    continue
-                lab = ",".join(f'{k}="{val}"' for k, val in labels)
-                lines.append(f"{name}{{{lab}}} {v:g}" if lab else f"{name} {v:g}")
-    return "\n".join(lines) + "\n"
+    """Every metric in the Prometheus text exposition format."""
+    return generate_latest(REGISTRY).decode()
