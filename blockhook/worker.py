@@ -33,7 +33,7 @@ def run_worker(config: str | None) -> None:
     import agents.delivery
     import agents.follower
     import agents.tracker
-    import agents.wallets  # issue 5: the address allocator
+    import agents.wallets
     import agents.watch
     import agents.web  # noqa: F401  (registering agents is the import's effect)
     from faust_app import app

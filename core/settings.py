@@ -32,7 +32,7 @@ class ChainSettings(BaseModel):
     max_blocks_per_poll: int = Field(default=50, ge=1, le=10_000)
     rpc_timeout_s: float = Field(default=10.0, gt=0, le=300)
     native_symbol: str = "ETH"
-    # Wallets (issue 5): a testnet chain accepts tpub keys beside xpub; a mainnet one only xpub.
+    # A testnet chain accepts tpub keys beside xpub; a mainnet one only xpub.
     testnet: bool = False
 
     @field_validator("name")
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # Blocks the decode stage takes at once (one transfers message per partition per batch).
     decode_batch_blocks: int = Field(default=100, ge=1, le=10_000)
     log_level: str = "info"
-    # Wallets (issue 5): base of checkout_url (default: the address the API was called on).
+    # Base of checkout_url (default: the address the API was called on).
     public_url: str | None = None
     wallet_assign_timeout_s: float = Field(default=30.0, gt=0, le=600)
 

@@ -27,7 +27,7 @@ class Attempt(BaseModel):
 
 class Delivery(BaseModel):
     """One delivery of one event to one monitor's webhook or handler, as /v1/deliveries
-    lists it (CONTRACT.md), with the event's type and kind of handler besides."""
+    lists it (docs/interface.md), with the event's type and kind of handler besides."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(pattern=DELIVERY_ID)

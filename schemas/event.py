@@ -1,4 +1,4 @@
-"""Events (CONTRACT.md section 3): what goes to webhooks and to the events topic."""
+"""Events (docs/interface.md, "Events"): what goes to webhooks and to the events topic."""
 
 from __future__ import annotations
 

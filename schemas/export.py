@@ -27,7 +27,7 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
     ),
     "event.schema.json": (
         "events",
-        "An event (CONTRACT.md section 3), keyed by the watched address; the same JSON is "
+        "An event (docs/interface.md, Events), keyed by the watched address; the same JSON is "
         "the body of the webhook.",
         Event,
     ),

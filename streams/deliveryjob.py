@@ -141,7 +141,7 @@ def redelivery_job(original: dict[str, Any], monitor: dict[str, Any] | None) -> 
 
 
 def log_record(job: dict[str, Any], status: str, now: float | None = None) -> dict[str, Any]:
-    """The delivery log's record of a job (CONTRACT.md's Delivery, plus the event for
+    """The delivery log's record of a job (the interface's Delivery, plus the event for
     redelivery). Never holds a secret."""
     nxt = job.get("next_attempt_at")
     return {

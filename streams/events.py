@@ -1,4 +1,4 @@
-"""Build contract events (CONTRACT.md section 3) with deterministic ids."""
+"""Build contract events (docs/interface.md, "Events") with deterministic ids."""
 
 from __future__ import annotations
 

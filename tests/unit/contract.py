@@ -1,4 +1,4 @@
-"""What CONTRACT.md section 3 fixes about events, for the tests that check it."""
+"""What docs/interface.md ("Events") fixes about events, for the tests that check it."""
 
 # The fields of an event, in the contract's order.
 CONTRACT_EVENT_FIELDS = [

@@ -1,4 +1,4 @@
-"""events.build_event: the contract's event object (CONTRACT.md section 3)."""
+"""events.build_event: the contract's event object (docs/interface.md, "Events")."""
 
 from __future__ import annotations
 
