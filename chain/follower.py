@@ -8,53 +8,13 @@ from collections import OrderedDict
 from chain.rpc import RpcClient
 from core.errors import DecodeError, RpcError
 from core.settings import ChainSettings
+from streams.abiwords import token_meta, token_meta_calls
 from streams.normalize import hex_int, normalize_block, token_contracts
 from streams.records import BlockRecord, TokenMeta
 
 logger = logging.getLogger(__name__)
 
-SYMBOL_CALL = "0x95d89b41"  # symbol()
-DECIMALS_CALL = "0x313ce567"  # decimals()
 _TOKEN_CACHE = 100_000
-
-
-def decode_abi_string(result: object) -> str | None:
-    """An ABI-encoded string, or a bytes32 symbol (older tokens); None if neither."""
-    if not isinstance(result, str) or not result.startswith("0x"):
-        return None
-    try:
-        raw = bytes.fromhex(result[2:])
-    except ValueError:
-        return None
-    text: bytes
-    if len(raw) == 32:
-        text = raw.rstrip(b"\0")
-    elif len(raw) >= 64:
-        offset = int.from_bytes(raw[:32], "big")
-        if offset + 32 > len(raw):
-            return None
-        length = int.from_bytes(raw[offset : offset + 32], "big")
-        if length > 64 or offset + 32 + length > len(raw):
-            return None
-        text = raw[offset + 32 : offset + 32 + length]
-    else:
-        return None
-    try:
-        s = text.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return s if s.isprintable() else None
-
-
-def decode_uint8(result: object) -> int | None:
-    """A uint8 ABI word (token decimals), or None."""
-    if not isinstance(result, str) or len(result) != 66:
-        return None
-    try:
-        v = int(result, 16)
-    except ValueError:
-        return None
-    return v if v <= 255 else None
 
 
 class BlockSource:
@@ -113,19 +73,14 @@ class BlockSource:
     async def _add_token_meta(self, blocks: list[BlockRecord]) -> None:
         wanted = sorted({c for b in blocks for c in token_contracts(b)} - set(self._tokens))
         if wanted:
-            calls: list[tuple[str, list[object]]] = []
-            for c in wanted:
-                calls.append(("eth_call", [{"to": c, "data": SYMBOL_CALL}, "latest"]))
-                calls.append(("eth_call", [{"to": c, "data": DECIMALS_CALL}, "latest"]))
+            calls = [call for c in wanted for call in token_meta_calls(c)]
             try:
                 res = await self.rpc.batch(calls, lenient=True)
             except RpcError as exc:
                 logger.warning("token metadata unavailable: %s", exc)
                 res = [None] * len(calls)
             for i, c in enumerate(wanted):
-                self._tokens[c] = TokenMeta(
-                    symbol=decode_abi_string(res[2 * i]), decimals=decode_uint8(res[2 * i + 1])
-                )
+                self._tokens[c] = token_meta(res[2 * i], res[2 * i + 1])
             while len(self._tokens) > _TOKEN_CACHE:
                 self._tokens.popitem(last=False)
         for b in blocks:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chain.follower import decode_abi_string, decode_uint8
+from streams.abiwords import decode_abi_string, decode_uint8
 
 
 def abi_string(s: bytes) -> str:
