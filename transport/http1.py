@@ -1,5 +1,15 @@
-"""HTTP/1.1 for the webhook client, pure: where a request goes, its bytes, and an incremental
-response parser (framing by Content-Length, chunked, or the end of the connection).
+"""HTTP/1.1 for the webhook client, pure: the bytes of a POST, and a response parser on
+llhttp (through httptools) with the limits a client talking to anyone's server needs.
+
+llhttp does the framing (Content-Length, chunked, or the end of the connection) and is
+strict by default: bad versions, status lines, header names and values, lengths and chunk
+sizes, and both Content-Length and Transfer-Encoding in one response (ambiguous: a request
+smuggling vector) are errors. What llhttp leaves to its caller is done here: every error is
+a ProtocolError, never an httptools exception; a head, or chunk framing, larger than
+MAX_HEAD is refused (llhttp has no size limit and does not buffer, but httptools gathers a
+header in memory until it ends); a body is read up to MAX_DRAIN bytes to keep the
+connection, then it is closed instead; 1xx answers are skipped; only HTTP/1.0 and 1.1 are
+taken; bytes past the response mean the connection is not reused.
 
 Only what a webhook POST needs: one request at a time per connection, no pipelining, no
 redirects, no compression (none is asked for). The parser keeps the first bytes of the body
@@ -7,110 +17,52 @@ as the response excerpt and reads the rest only to reuse the connection."""
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+import re
 
-import idna
+import httptools
+
+from transport.target import Target
 
 MAX_HEAD = 64 * 1024  # a response head larger than this is refused
 MAX_DRAIN = 1024 * 1024  # body bytes read to keep a connection; past this it is closed
-DEFAULT_PORTS = {"http": 80, "https": 443}
-_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))  # kept as is; the rest %-encoded
+# Framing bytes a chunk may bring besides its data: a size line of up to 16 hex digits and
+# two CRLFs. Chunk extensions and trailers come out of MAX_HEAD, which the head shares.
+CHUNK_FRAMING = 24
+_START = 64  # bytes kept from the stream's start to check it opens with "HTTP/"
+
+# RFC 9110 token characters: a header name is one token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Not in a header value: C0 controls but HTAB (CR and LF above all), DEL, C1 controls.
+_NOT_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 class ProtocolError(ValueError):
     """The server's answer is not HTTP/1.x as it must be."""
 
 
-class InvalidURL(ValueError):
-    """The webhook URL cannot be requested (scheme, host, port or characters)."""
+class InvalidHeader(ValueError):
+    """A request header cannot be sent: its name is not a token, or its value holds a line
+    break or another control character (which would split or forge headers)."""
 
 
-@dataclass(frozen=True)
-class Target:
-    """A webhook URL taken apart: where to connect and what to send."""
-
-    scheme: str
-    host: str  # without brackets; lower case
-    port: int
-    path: str  # request target: path and query, as given
-    host_header: str
-    authorization: str | None  # Basic, from user:password@ in the URL
-
-    @property
-    def origin(self) -> tuple[str, str, int]:
-        return (self.scheme, self.host, self.port)
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
-    def ip_literal(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host.split("%", 1)[0])
-        except ValueError:
-            return False
-        return True
-
-
-def _clean(text: str, what: str) -> str:
-    if any(c <= " " or c == "\x7f" for c in text):
-        raise InvalidURL(f"the URL's {what} holds spaces or control characters")
-    return text
-
-
-def _ascii_host(host: str) -> str:
-    """IDNA 2008 with UTS 46 mapping, falling back to IDNA 2003, as yarl (and so aiohttp)
-    does, so a name reaches the same host it did before."""
-    try:
-        return str(idna.encode(host, uts46=True).decode("ascii"))
-    except UnicodeError:
-        try:
-            return host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InvalidURL("the URL's host is not a valid name") from None
-
-
-def parse_target(url: str) -> Target:
-    """The Target of an http(s) URL; InvalidURL says what is wrong with it."""
-    if any(c < " " or c == "\x7f" for c in url):  # urlsplit would silently drop some
-        raise InvalidURL("the URL holds control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURL(f"not a valid URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise InvalidURL(f"scheme {parts.scheme!r} is not http or https")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise InvalidURL("the URL has no host")
-    _clean(host, "host")
-    if not host.isascii():  # an internationalized name: its ASCII (punycode) form
-        host = _ascii_host(host)
-    path = _clean(parts.path or "/", "path")
-    if parts.query:
-        path += "?" + _clean(parts.query, "query")
-    path = quote(path, safe=_PRINTABLE_ASCII)  # non-ASCII as UTF-8 %-escapes
-    if port == 0:
-        raise InvalidURL("port 0 cannot be connected to")
-    port = port or DEFAULT_PORTS[scheme]
-    shown = f"[{host}]" if ":" in host else host
-    host_header = shown if port == DEFAULT_PORTS[scheme] else f"{shown}:{port}"
-    auth = None
-    if parts.username or parts.password:
-        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        auth = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Target(scheme, host, port, path, host_header, auth)
+def _check_headers(headers: dict[str, str], agent: str) -> None:
+    """InvalidHeader for the first header that must not be sent; one regex pass over the
+    values joined by HTAB (itself allowed in a value) in the common case."""
+    for name in headers:
+        if _TOKEN.fullmatch(name) is None:
+            raise InvalidHeader(f"header name {name[:60]!r} is not an HTTP token")
+    if _NOT_IN_VALUE.search("\t".join((agent, *headers.values()))) is None:
+        return
+    for name, value in (("user-agent", agent), *headers.items()):
+        if _NOT_IN_VALUE.search(value) is not None:
+            raise InvalidHeader(f"header {name} holds a line break or control character")
 
 
 def encode_post(target: Target, headers: dict[str, str], body: bytes, agent: str) -> bytes:
-    """The bytes of a POST of body to target with the given headers (values are ours:
-    signing and content type, never user text, so they hold no line breaks)."""
+    """The bytes of a POST of body to target with the given headers; InvalidHeader, before
+    anything is sent, if a header name is not a token or a value is not one line of text.
+    (The request line and Host header come from parse_target, which refuses such URLs.)"""
+    _check_headers(headers, agent)
     lines = [
         f"POST {target.path} HTTP/1.1",
         f"host: {target.host_header}",
@@ -120,12 +72,21 @@ def encode_post(target: Target, headers: dict[str, str], body: bytes, agent: str
     if target.authorization is not None:
         lines.append(f"authorization: {target.authorization}")
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    try:
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidHeader("header values must be Latin-1 text") from None
+    return head + body
+
+
+class _Stop(Exception):
+    """Raised in a callback to stop llhttp: the response is complete or read far enough."""
 
 
 class ResponseParser:
     """One response, fed as it arrives. `done` once it is complete; `keep_alive` says
-    whether the connection may carry the next request."""
+    whether the connection may carry the next request. The on_* methods are llhttp's
+    callbacks, called from inside feed()."""
 
     def __init__(self, excerpt_limit: int, drain_limit: int = MAX_DRAIN) -> None:
         self.excerpt_limit = excerpt_limit
@@ -134,16 +95,23 @@ class ResponseParser:
         self.keep_alive = True
         self.done = False
         self.excerpt = bytearray()
-        self._buf = bytearray()
-        self._mode = "head"  # head | length | chunk-size | chunk-data | chunk-crlf | trailer | eof
-        self._left = 0  # bytes left in the body (length) or in the chunk (chunk-data)
-        self._read = 0  # body bytes seen
-        self._started = False  # any byte fed (an interim 1xx leaves no other trace)
+        # dropped when done: it and this object refer to each other
+        self._llhttp: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self._fed = 0  # bytes fed
+        self._body = 0  # body bytes seen
+        self._chunks = 0  # chunks begun
+        self._head = 0  # the current head's size as far as the callbacks show (at most it)
+        self._in_head = True  # the current message's head is not complete
+        self._line_seen = False  # llhttp got past its status line (if it had a reason)
+        self._interim = False  # the current message is a 1xx
+        self._length = False  # the final response has a Content-Length
+        self._chunked = False  # its Transfer-Encoding ends in chunked
+        self._start: bytes | None = b""  # the stream's first bytes, until checked
 
     @property
     def started(self) -> bool:
         """Has any byte of the response arrived?"""
-        return self._started
+        return self._fed > 0
 
     def feed(self, data: bytes) -> None:
         """Take more bytes; ProtocolError if they cannot be an HTTP/1.x response."""
@@ -151,136 +119,126 @@ class ResponseParser:
             if data:  # bytes after the response, with no request asking for them
                 self.keep_alive = False
             return
-        if data:
-            self._started = True
-        self._buf += data
-        while not self.done and self._step():
-            pass
-        if self.done and self._buf:  # more than the response said it holds
+        if not data:
+            return
+        parser = self._llhttp
+        assert parser is not None  # dropped only when done
+        self._fed += len(data)
+        if self._start is not None and len(self._start) < _START:
+            self._start += data[: _START - len(self._start)]
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:  # raised in one of ours
+            cause = exc.__context__
+            if isinstance(cause, ProtocolError):
+                self.keep_alive = False
+                raise cause from None
+            if not isinstance(cause, _Stop):
+                raise self._error(exc) from None
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if not self.done:
+                self.keep_alive = False
+                raise self._error(exc) from None
+            self.keep_alive = False  # llhttp refused bytes after the response
+        if self.done:
+            self._llhttp = None
+            return
+        # llhttp buffers nothing, but a header or trailer in the making is kept whole
+        framing = self._fed - self._body - CHUNK_FRAMING * self._chunks
+        if framing > MAX_HEAD + 4:  # +4: the CRLFCRLF that ends a head
             self.keep_alive = False
+            what = "head" if self.status is None or self._in_head else "chunk framing"
+            raise ProtocolError(f"response {what} larger than {MAX_HEAD} bytes")
 
     def eof(self) -> None:
         """The server closed the connection: ends a body framed by it; else ProtocolError."""
         self.keep_alive = False
         if self.done:
             return
-        if self._mode == "eof":
-            self.done = True
-            return
-        if self.status is None:
+        if self._in_head or self.status is None:
             raise ProtocolError("connection closed before a complete response head")
-        raise ProtocolError("connection closed in the middle of the response body")
+        if self._length or self._chunked:
+            raise ProtocolError("connection closed in the middle of the response body")
+        self.done = True  # framed by the end of the connection: this is its end
+        self._llhttp = None
 
-    def _step(self) -> bool:
-        """Parse what the buffer allows; True if it made progress and may make more."""
-        mode = self._mode
-        if mode == "head":
-            return self._head()
-        if mode in ("length", "chunk-data", "eof"):
-            if not self._buf:
-                return False
-            take = len(self._buf) if mode == "eof" else min(self._left, len(self._buf))
-            self._body(bytes(self._buf[:take]))
-            del self._buf[:take]
-            self._left -= take
-            if mode == "length" and self._left == 0:
-                self.done = True
-            elif mode == "chunk-data" and self._left == 0:
-                self._mode = "chunk-crlf"
-            return True
-        line = self._line()
-        if line is None:
-            return False
-        if mode == "chunk-crlf":
-            if line:
-                raise ProtocolError("chunk not followed by CRLF")
-            self._mode = "chunk-size"
-        elif mode == "chunk-size":
-            size_text = line.split(b";", 1)[0].strip()
-            # int() alone would take "0x1a", "1_0", "+a" and other non-HTTP spellings
-            if not 0 < len(size_text) <= 16 or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
-            size = int(size_text, 16)
-            if size == 0:
-                self._mode = "trailer"
-            else:
-                self._mode, self._left = "chunk-data", size
-        elif mode == "trailer" and not line:
-            self.done = True
-        return True
+    def _error(self, exc: Exception) -> ProtocolError:
+        """llhttp's refusal as a ProtocolError saying where in the response it was."""
+        reason = str(exc) or type(exc).__name__
+        if self._in_head and not self._line_seen:
+            return ProtocolError(f"not an HTTP/1.x status line ({reason})")
+        where = "head" if self._in_head else "body"
+        return ProtocolError(f"malformed response {where} ({reason})")
 
-    def _line(self) -> bytes | None:
-        i = self._buf.find(b"\r\n")
-        if i > MAX_HEAD or (i < 0 and len(self._buf) > MAX_HEAD + 1):
-            raise ProtocolError("line too long in the response")
-        if i < 0:
-            return None
-        line = bytes(self._buf[:i])
-        del self._buf[: i + 2]
-        return line
+    # --- llhttp's callbacks ---------------------------------------------------------------
 
-    def _body(self, data: bytes) -> None:
+    def on_message_begin(self) -> None:
+        if self.done:  # a second response no request asked for
+            self.keep_alive = False
+            raise _Stop
+        self._head = 12  # "HTTP/1.1 200", the status line without its reason
+        self._in_head = True
+        self._line_seen = False
+        self._length = self._chunked = False
+
+    def on_status(self, reason: bytes) -> None:
+        self._head += len(reason)
+        self._line_seen = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:  # a trailer: counted with the chunk framing
+            return
+        self._head += len(name) + len(value) + 3  # CRLF before, ":" between
+        self._line_seen = True
+        if self._head > MAX_HEAD:
+            raise ProtocolError(f"response head larger than {MAX_HEAD} bytes")
+        n = len(name)
+        if n == 14 and name.lower() == b"content-length":
+            self._length = True
+        elif n == 17 and name.lower() == b"transfer-encoding":
+            self._chunked = value.rpartition(b",")[2].strip().lower() == b"chunked"
+
+    def on_headers_complete(self) -> None:
+        parser = self._llhttp
+        assert parser is not None
+        self._in_head = False
+        if self._head > MAX_HEAD:
+            raise ProtocolError(f"response head larger than {MAX_HEAD} bytes")
+        start = self._start
+        if start is not None:  # llhttp takes RTSP/ and ICE/ too
+            if not start.lstrip(b"\r\n").startswith(b"HTTP/"):
+                raise ProtocolError(f"not an HTTP/1.x status line ({start[:20]!r})")
+            self._start = None
+        version = parser.get_http_version()
+        status = parser.get_status_code()
+        if (version != "1.1" and version != "1.0") or status < 100:
+            raise ProtocolError(f"not an HTTP/1.x status line (HTTP/{version} {status:03d})")
+        if status < 200:
+            if status == 101:  # llhttp would stop at it; no upgrade was asked for
+                raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")
+            self._interim = True  # 100 Continue, 103 Early Hints: the final one follows
+            return
+        self._interim = False
+        self.status = status
+        self.keep_alive = parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self._body += len(data)
         room = self.excerpt_limit - len(self.excerpt)
         if room > 0:
             self.excerpt += data[:room]
-        self._read += len(data)
-        if self._read > self.drain_limit:  # not worth reading on: close instead
+        if self._body > self.drain_limit:  # not worth reading on: close instead
             self.keep_alive = False
             self.done = True
+            raise _Stop
 
-    def _head(self) -> bool:
-        end = self._buf.find(b"\r\n\r\n")
-        # too large whether it came whole or in pieces (the CRLFCRLF may still be arriving)
-        if end > MAX_HEAD or (end < 0 and len(self._buf) > MAX_HEAD + 3):
-            raise ProtocolError(f"response head larger than {MAX_HEAD} bytes")
-        if end < 0:
-            return False
-        head = bytes(self._buf[:end]).decode("latin-1")
-        del self._buf[: end + 4]
-        status_line, *header_lines = head.split("\r\n")
-        version, _, rest = status_line.partition(" ")
-        code, after = rest[:3], rest[3:4]
-        if (
-            not version.startswith("HTTP/1.")
-            or len(code) != 3
-            or not (code.isascii() and code.isdigit())  # "²00".isdigit() too, int() not
-            or after not in ("", " ")
-        ):
-            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:60]!r}")
-        status = int(code)
-        headers: dict[str, list[str]] = {}
-        for h in header_lines:
-            name, sep, value = h.partition(":")
-            if not sep or not name or name != name.strip():
-                raise ProtocolError(f"malformed header line {h[:60]!r}")
-            headers.setdefault(name.lower(), []).append(value.strip())
-        if 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the next head
-            return True
-        self.status = status
-        tokens = {t.strip().lower() for v in headers.get("connection", []) for t in v.split(",")}
-        if "close" in tokens or (version == "HTTP/1.0" and "keep-alive" not in tokens):
-            self.keep_alive = False
-        coding = [
-            t.strip().lower() for v in headers.get("transfer-encoding", []) for t in v.split(",")
-        ]
-        lengths = set(headers.get("content-length", []))
-        if status in (204, 304):
-            self.done = True
-        elif coding:
-            if lengths:  # both: the coding frames it, and the connection is not trusted after
-                self.keep_alive = False
-            if coding[-1] != "chunked":
-                self._mode, self.keep_alive = "eof", False
-            else:
-                self._mode = "chunk-size"
-        elif lengths:
-            value = next(iter(lengths))
-            if len(lengths) != 1 or not (value.isascii() and value.isdigit()):
-                raise ProtocolError(f"bad content-length {sorted(lengths)!r}")
-            self._left = int(value)
-            self._mode = "length"
-            if self._left == 0:
-                self.done = True
-        else:
-            self._mode, self.keep_alive = "eof", False
-        return True
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            return
+        parser = self._llhttp
+        assert parser is not None
+        self.keep_alive = parser.should_keep_alive()
+        self.done = True

@@ -5,6 +5,9 @@ benchmark machine, this one about a third of that, and the webhook path does not
 (docs/performance.md). It connects only to addresses the request-forgery policy allows: the
 name is resolved once per connection, every address checked, and the socket opened to a
 checked address (DNS rebinding gains nothing); TLS is verified against the URL's host name.
+The checked addresses are raced with happy eyeballs (RFC 8305, aiohappyeyeballs): a next
+address is tried 250 ms after the previous one, or as soon as it fails, so one that never
+answers (an IPv6 route that drops everything) costs 250 ms, not a timeout.
 One request at a time per connection; idle connections are kept per origin and reused."""
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import ssl
 import time
 from typing import cast
 
+from aiohappyeyeballs import AddrInfoType, start_connection
+
 from streams.netpolicy import address_refusal
-from transport.http1 import ProtocolError, ResponseParser, Target, encode_post
+from transport.http1 import ProtocolError, ResponseParser, encode_post
+from transport.target import Target
 
 IDLE_S = 15.0  # an idle connection older than this is closed rather than reused
 DNS_TTL_S = 10.0  # a checked resolution is reused this long for new connections
-CONNECT_S = 5.0  # a host with several addresses: how long one may take before the next
+HAPPY_EYEBALLS_DELAY_S = 0.25  # how long one address may take before the next is raced
 
 
 class ForbiddenAddress(OSError):
@@ -75,6 +81,18 @@ class Resolver:
             if why is not None:
                 raise ForbiddenAddress(f"{host} resolves to {ip}: {why}")
         return found
+
+
+def addr_infos(ips: list[str], port: int) -> list[AddrInfoType]:
+    """getaddrinfo-style entries for checked IP addresses, to connect to them and nothing
+    else: AI_NUMERICHOST parses the text (an IPv6 scope too) and never asks a resolver."""
+    return [
+        info
+        for ip in ips
+        for info in socket.getaddrinfo(
+            ip, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST
+        )
+    ]
 
 
 class Connection(asyncio.Protocol):
@@ -220,26 +238,23 @@ class Http1Client:
         return await self._connect(target), False
 
     async def _connect(self, target: Target) -> Connection:
+        """A new connection to one of the target's checked addresses, the first to answer
+        (bounded by the caller's timeout alone)."""
         loop = asyncio.get_running_loop()
         tls = self.ssl_context() if target.tls else None
-        failure: OSError | None = None
-        addresses = await self.resolver.addresses(target)
-        for i, ip in enumerate(addresses):
-            last = i == len(addresses) - 1  # bounded by the caller's timeout alone
-            try:
-                async with asyncio.timeout(None if last else CONNECT_S):
-                    _, conn = await loop.create_connection(
-                        Connection,
-                        ip,
-                        target.port,
-                        ssl=tls,
-                        server_hostname=target.host if tls is not None else None,
-                    )
-                return conn
-            except OSError as exc:  # the next address, if there is one (TimeoutError too)
-                failure = exc
-        assert failure is not None
-        raise failure
+        infos = addr_infos(await self.resolver.addresses(target), target.port)
+        sock = await start_connection(infos, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_S)
+        try:
+            _, conn = await loop.create_connection(
+                Connection,
+                sock=sock,
+                ssl=tls,
+                server_hostname=target.host if tls is not None else None,
+            )
+        except BaseException:  # TLS refused, or the caller's timeout: the socket with it
+            sock.close()
+            raise
+        return conn
 
     def _release(self, target: Target, conn: Connection) -> None:
         now = time.monotonic()

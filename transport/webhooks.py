@@ -11,8 +11,8 @@ from typing import Any
 from core import __version__
 from core.timefmt import iso_utc
 from streams.signing import webhook_headers
-from transport.http1 import InvalidURL, Target, parse_target
 from transport.httpclient import ForbiddenAddress, Http1Client, Resolver
+from transport.target import InvalidURL, Target, parse_target
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from streams.netpolicy import address_refusal
 from streams.retry import TIERS_S, route
 from streams.signing import webhook_headers
 from transport.handlers import handler_refusal, python_allowed, run_command, run_python
-from transport.http1 import parse_target
 from transport.httpclient import Resolver
+from transport.target import parse_target
 from transport.webhooks import ForbiddenAddress, WebhookSender
 from views.monitors import MonitorsView
 

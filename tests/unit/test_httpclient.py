@@ -1,21 +1,27 @@
 """httpclient: the keep-alive webhook client against real servers on 127.0.0.1 (raw asyncio
 servers, so every byte of the answers is ours): pooling, framing, stale connections,
-timeouts, no redirects, the address policy and TLS verification."""
+timeouts, no redirects, refused headers, the address policy, happy eyeballs over the checked
+addresses, and TLS verification."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import aiohappyeyeballs
 import pytest
 from standardwebhooks import Webhook
 
 from streams.signing import webhook_headers
-from transport.http1 import ProtocolError, parse_target
-from transport.httpclient import ForbiddenAddress, Http1Client, Resolver
+from transport import httpclient
+from transport.http1 import MAX_HEAD, InvalidHeader, ProtocolError
+from transport.httpclient import ForbiddenAddress, Http1Client, Resolver, addr_infos
+from transport.target import parse_target
 from transport.webhooks import WebhookSender
 
 TLS_DIR = Path(__file__).parent / "tls"
@@ -203,6 +209,37 @@ async def test_sender_sends_a_verifiable_standard_webhook(serve: Serve) -> None:
     Webhook(SECRET).verify(body, fields)  # raises if the signature does not hold
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"webhook-id": "msg_1\r\nx-injected: 1"},
+        {"webhook-id": "msg_1\n"},
+        {"x-a\r\nx-injected": "1"},
+        {"x-a": "nul\x00"},
+    ],
+)
+async def test_line_breaks_in_headers_are_refused_before_connecting(
+    serve: Serve, client: Http1Client, headers: dict[str, str]
+) -> None:
+    server = await serve(answer_each(OK))
+    with pytest.raises(InvalidHeader):
+        await client.post(parse_target(server.url()), headers, b"{}")
+    await asyncio.sleep(0.02)
+    assert server.connections == 0  # not a byte sent, not even a connection
+
+
+async def test_sender_reports_a_refused_header_as_a_failed_attempt(serve: Serve) -> None:
+    server = await serve(answer_each(OK))
+    sender = WebhookSender(timeout_s=2, allow_loopback=True, allow_private=False)
+    try:
+        a = await sender.send(server.url(), [SECRET], "evt_1\r\nx-injected: 1", b"{}")
+    finally:
+        await sender.close()
+    assert not a.ok and a.status_code is None
+    assert a.error == "InvalidHeader: header webhook-id holds a line break or control character"
+    assert server.connections == 0
+
+
 # --- keep-alive and framing ------------------------------------------------------------
 
 
@@ -314,6 +351,44 @@ async def test_body_past_the_drain_limit_closes_the_connection(
     assert await post(client, server.url()) == (200, b"z" * 512)
     assert await post(client, server.url()) == (200, b"z" * 512)
     assert server.connections == 2
+
+
+async def test_content_length_with_chunked_is_refused_and_the_connection_closed(
+    serve: Serve, client: Http1Client
+) -> None:
+    ambiguous = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n"
+    )
+    first, later = answer_each(ambiguous), answer_each(OK)
+
+    async def handler(conn: Conn) -> None:
+        await (first if server.conns[0] is conn else later)(conn)
+
+    server = await serve(handler)
+    with pytest.raises(ProtocolError, match="can't be present with"):
+        await post(client, server.url())
+    assert not client._idle.get(parse_target(server.url()).origin)
+    await asyncio.sleep(0.05)
+    assert server.conns[0].ended  # closed by the client: what follows cannot be trusted
+    assert await post(client, server.url()) == (200, b"ok")
+    assert server.connections == 2
+
+
+async def test_endless_response_head_is_refused_not_buffered(
+    serve: Serve, client: Http1Client
+) -> None:
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        while True:  # one header without end: refused, the client closes
+            await conn.send(b"a" * (MAX_HEAD // 4))
+
+    server = await serve(handler)
+    with pytest.raises(ProtocolError, match="head larger than"):
+        await post(client, server.url())
+    await asyncio.sleep(0.05)
+    assert server.conns[0].ended  # the server's next send failed: the client had closed
 
 
 # --- connections that die ------------------------------------------------------------------
@@ -459,6 +534,19 @@ async def test_reset_after_part_of_the_response_is_not_retried(
     with pytest.raises(ProtocolError, match="middle of the response body"):
         await post(client, server.url())
     assert server.connections == 1  # a response had begun: the request is not sent again
+
+
+async def test_malformed_header_in_the_answer_is_a_failed_attempt(serve: Serve) -> None:
+    server = await serve(
+        answer_each(b"HTTP/1.1 200 OK\r\nBad Name: 1\r\nContent-Length: 0\r\n\r\n")
+    )
+    sender = WebhookSender(timeout_s=2, allow_loopback=True, allow_private=False)
+    try:
+        a = await sender.send(server.url(), [SECRET], "m", b"{}")
+    finally:
+        await sender.close()
+    assert not a.ok and a.status_code is None
+    assert a.error == "ProtocolError: malformed response head (Invalid header token)"
 
 
 async def test_garbage_answer_is_a_protocol_error(serve: Serve) -> None:
@@ -653,6 +741,110 @@ async def test_a_dead_address_falls_through_to_the_next(serve: Serve) -> None:
     finally:
         await c.close()
     assert server.connections == 1
+
+
+def test_addr_infos_are_the_checked_addresses_and_never_resolve() -> None:
+    infos = addr_infos(["127.0.0.2", "::1", "127.0.0.1"], 8443)
+    assert [(i[0], i[1], i[4][:2]) for i in infos] == [
+        (socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.2", 8443)),
+        (socket.AF_INET6, socket.SOCK_STREAM, ("::1", 8443)),
+        (socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 8443)),
+    ]
+    with pytest.raises(socket.gaierror):  # a name is not an address: no lookup is made
+        addr_infos(["localhost"], 80)
+
+
+class StartSpy:
+    """Records what the client hands aiohappyeyeballs, then lets it connect for real."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[list[tuple[str, int]], float | None]] = []
+        self._real = aiohappyeyeballs.start_connection
+        monkeypatch.setattr(httpclient, "start_connection", self)
+
+    async def __call__(self, infos: list[Any], **kw: Any) -> socket.socket:
+        self.calls.append(([i[4][:2] for i in infos], kw.get("happy_eyeballs_delay")))
+        return await self._real(infos, **kw)
+
+
+async def test_happy_eyeballs_races_past_an_address_that_never_answers(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address whose SYNs are dropped (what a black-holed IPv6 route looks like): on
+    loopback, a listening socket with a full accept queue drops them. The client must race
+    the next checked address after the happy-eyeballs delay, not wait out a timeout."""
+    server = await serve(answer_each(OK))
+    silent = socket.socket()
+    silent.bind(("127.0.0.2", server.port))
+    silent.listen(0)
+    filler = socket.create_connection(("127.0.0.2", server.port), timeout=1)  # queue full
+    spy = StartSpy(monkeypatch)
+    c = Http1Client(MapResolver("127.0.0.2", "127.0.0.1"), 512, "t")
+    try:
+        # the silent address really is silent: connecting there alone does not complete
+        probe = socket.socket()
+        probe.setblocking(False)
+        assert probe.connect_ex(("127.0.0.2", server.port)) != 0
+        await asyncio.sleep(0.3)
+        assert probe.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        assert probe.connect_ex(("127.0.0.2", server.port)) != 0  # still in progress
+        probe.close()
+        t0 = time.monotonic()
+        assert await post(c, server.url(host="hooks.example")) == (200, b"ok")
+        elapsed = time.monotonic() - t0
+    finally:
+        await c.close()
+        filler.close()
+        silent.close()
+    assert httpclient.HAPPY_EYEBALLS_DELAY_S <= elapsed < 1.5  # the old client: 5 s
+    assert server.connections == 1
+    assert spy.calls == [
+        ([("127.0.0.2", server.port), ("127.0.0.1", server.port)], 0.25)
+    ]  # exactly the checked addresses, in the resolver's order
+
+
+async def test_happy_eyeballs_refused_address_falls_through_at_once(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await serve(answer_each(OK))
+    spy = StartSpy(monkeypatch)
+    c = Http1Client(MapResolver("127.0.0.2", "127.0.0.1"), 512, "t")  # nothing on .2
+    try:
+        t0 = time.monotonic()
+        assert await post(c, server.url(host="hooks.example")) == (200, b"ok")
+        elapsed = time.monotonic() - t0
+        assert await post(c, server.url(host="hooks.example")) == (200, b"ok")  # pooled
+    finally:
+        await c.close()
+    assert elapsed < httpclient.HAPPY_EYEBALLS_DELAY_S  # a refusal starts the next at once
+    assert spy.calls == [([("127.0.0.2", server.port), ("127.0.0.1", server.port)], 0.25)]
+    assert server.connections == 1
+
+
+async def test_forbidden_address_is_never_handed_to_happy_eyeballs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = StartSpy(monkeypatch)
+    c = Http1Client(MapResolver("127.0.0.1", "10.0.0.7"), 512, "t")  # one private among them
+    try:
+        with pytest.raises(ForbiddenAddress, match=r"10\.0\.0\.7"):
+            await c.post(parse_target("http://hooks.example/"), {}, b"")
+    finally:
+        await c.close()
+    assert spy.calls == []
+
+
+async def test_all_addresses_failing_is_one_error(serve: Serve) -> None:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    c = Http1Client(MapResolver("127.0.0.2", "127.0.0.1"), 512, "t")
+    try:
+        with pytest.raises(ConnectionRefusedError, match="Multiple exceptions"):
+            await post(c, f"http://hooks.example:{port}/")
+    finally:
+        await c.close()
 
 
 # --- TLS -------------------------------------------------------------------------------------
