@@ -45,13 +45,20 @@ class InvalidHeader(ValueError):
     break or another control character (which would split or forge headers)."""
 
 
+_TOKENS_SEEN: set[str] = set()  # header names found to be tokens (the same few each time)
+
+
 def _check_headers(headers: dict[str, str], agent: str) -> None:
-    """InvalidHeader for the first header that must not be sent; one regex pass over the
-    values joined by HTAB (itself allowed in a value) in the common case."""
+    """InvalidHeader for the first header that must not be sent. The common case costs a
+    set lookup per name and one isprintable() over all values (it is False for every
+    control character, and for HTAB and some Latin-1, which the exact check then takes)."""
     for name in headers:
-        if _TOKEN.fullmatch(name) is None:
-            raise InvalidHeader(f"header name {name[:60]!r} is not an HTTP token")
-    if _NOT_IN_VALUE.search("\t".join((agent, *headers.values()))) is None:
+        if name not in _TOKENS_SEEN:
+            if _TOKEN.fullmatch(name) is None:
+                raise InvalidHeader(f"header name {name[:60]!r} is not an HTTP token")
+            if len(_TOKENS_SEEN) < 1024:
+                _TOKENS_SEEN.add(name)
+    if (agent + "".join(headers.values())).isprintable():
         return
     for name, value in (("user-agent", agent), *headers.items()):
         if _NOT_IN_VALUE.search(value) is not None:
@@ -87,6 +94,26 @@ class ResponseParser:
     """One response, fed as it arrives. `done` once it is complete; `keep_alive` says
     whether the connection may carry the next request. The on_* methods are llhttp's
     callbacks, called from inside feed()."""
+
+    __slots__ = (
+        "_body",
+        "_chunked",
+        "_chunks",
+        "_fed",
+        "_head",
+        "_in_head",
+        "_interim",
+        "_length",
+        "_line_seen",
+        "_llhttp",
+        "_start",
+        "done",
+        "drain_limit",
+        "excerpt",
+        "excerpt_limit",
+        "keep_alive",
+        "status",
+    )
 
     def __init__(self, excerpt_limit: int, drain_limit: int = MAX_DRAIN) -> None:
         self.excerpt_limit = excerpt_limit
@@ -204,15 +231,20 @@ class ResponseParser:
         self._in_head = False
         if self._head > MAX_HEAD:
             raise ProtocolError(f"response head larger than {MAX_HEAD} bytes")
+        # llhttp also takes HTTP/0.9 and 2.0, RTSP/ and ICE/: the first head is checked on
+        # the stream's first bytes (cheaper than asking llhttp), a later one (after a 1xx)
+        # by llhttp's version
         start = self._start
-        if start is not None:  # llhttp takes RTSP/ and ICE/ too
-            if not start.lstrip(b"\r\n").startswith(b"HTTP/"):
-                raise ProtocolError(f"not an HTTP/1.x status line ({start[:20]!r})")
+        if start is not None:
             self._start = None
-        version = parser.get_http_version()
+            protocol = start.lstrip(b"\r\n")[:8]
+            if protocol != b"HTTP/1.1" and protocol != b"HTTP/1.0":
+                raise ProtocolError(f"not an HTTP/1.x status line ({protocol!r})")
+        elif parser.get_http_version() not in ("1.1", "1.0"):
+            raise ProtocolError(f"not an HTTP/1.x status line (HTTP/{parser.get_http_version()})")
         status = parser.get_status_code()
-        if (version != "1.1" and version != "1.0") or status < 100:
-            raise ProtocolError(f"not an HTTP/1.x status line (HTTP/{version} {status:03d})")
+        if status < 100:
+            raise ProtocolError(f"not an HTTP/1.x status line (status {status:03d})")
         if status < 200:
             if status == 101:  # llhttp would stop at it; no upgrade was asked for
                 raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")

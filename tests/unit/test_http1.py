@@ -99,6 +99,9 @@ def test_encode_post_takes_tabs_and_latin1_values_but_not_other_text() -> None:
     t = parse_target("http://h.example/")
     data = encode_post(t, {"x-a": "one\ttwo", "x-b": "café", "x-c": ""}, b"", "ua")
     assert b"\r\nx-a: one\ttwo\r\nx-b: caf\xe9\r\nx-c: \r\n\r\n" in data
+    # not "printable" to Python, yet text: the exact check takes them
+    data = encode_post(t, {"x-a": "no\xa0break", "x-b": "soft\xadhyphen"}, b"", "ua")
+    assert b"\r\nx-a: no\xa0break\r\nx-b: soft\xadhyphen\r\n\r\n" in data
     with pytest.raises(InvalidHeader, match="Latin-1"):
         encode_post(t, {"x-a": "€"}, b"", "ua")
 
@@ -387,6 +390,12 @@ def test_malformed_status_lines(status_line: bytes) -> None:
 def test_status_line_ending_in_a_bare_lf() -> None:
     with pytest.raises(ProtocolError, match=r"^malformed response head \(Missing expected CR"):
         parse(b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9"])
+def test_final_response_after_an_interim_one_is_checked_too(version: bytes) -> None:
+    with pytest.raises(ProtocolError, match=r"^not an HTTP/1\.x status line"):
+        parse(b"HTTP/1.1 100 Continue\r\n\r\n" + version + b" 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
 def test_101_is_refused_as_no_upgrade_was_asked_for() -> None:
