@@ -10,9 +10,10 @@ ANVIL_VERSION := 1.7.1
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# Both locks: the runtime one (all the production image gets) and the dev/test one on top.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
