@@ -79,7 +79,11 @@ def dev(
     root: str,
 ) -> None:
     """Embedded default: broker, anvil, one worker and the API on 127.0.0.1."""
-    from dev.devstack import DevConfig, DevStack
+    try:
+        from dev.devstack import DevConfig, DevStack
+    except ModuleNotFoundError as exc:  # a production install leaves the dev room out
+        click.echo(f"error: the dev tooling is not installed here ({exc.name})", err=True)
+        sys.exit(2)
 
     cfg = DevConfig(
         root=Path(root).resolve(),
