@@ -9,7 +9,6 @@ which downstream folds treat as replays.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from typing import Any, cast
@@ -22,9 +21,10 @@ from core.errors import RpcError
 from core.publish import Message
 from core.settings import ChainSettings
 from faust_app import app, publisher, settings
-from faust_app.tables import cursors_table
+from faust_app.tables import apply, cursors_table
 from faust_app.topics import follower_topic
 from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
+from streams.followplan import cursor_write, reorg_marker
 
 logger = logging.getLogger(__name__)
 
@@ -40,31 +40,13 @@ def source_for(chain: ChainSettings) -> BlockSource:
     return src
 
 
-def reorg_marker(
-    chain: ChainSettings, fork: int, orphaned: list[tuple[int, str]]
-) -> dict[str, Any]:
-    """The reorg marker published on the blocks topic before the new canonical blocks."""
-    digest = hashlib.sha256(
-        f"{chain.name}:{fork}:".encode() + b",".join(h.encode() for _, h in orphaned)
-    ).hexdigest()[:32]
-    return {
-        "type": "reorg",
-        "id": f"reorg_{digest}",
-        "chain": chain.name,
-        "chain_id": chain.chain_id,
-        "fork_number": fork,
-        "depth": len(orphaned),
-        "orphaned": [{"number": n, "hash": h} for n, h in orphaned],
-    }
-
-
 def _load_cursor(chain: str) -> Cursor | None:
     raw = cursors_table.get(chain.encode())
     return cast(Cursor, orjson.loads(raw)) if raw else None
 
 
 def _save_cursor(chain: str, cur: Cursor) -> None:
-    cursors_table[chain.encode()] = orjson.dumps(cur)
+    apply([cursor_write(chain, cur)])
     metrics.set_gauge(
         "blockhook_follower_block", cur["number"], "last block published", chain=chain
     )
@@ -98,7 +80,7 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
         fork = lowest
     else:
         new_cur, orphaned = rewind(cur, fork)
-    marker = reorg_marker(chain, fork, orphaned)
+    marker = reorg_marker(chain.name, chain.chain_id, fork, orphaned)
     logger.warning("chain %s: reorg at %d, %d block(s) orphaned", chain.name, fork, len(orphaned))
     metrics.inc("blockhook_reorgs_total", help="reorgs detected", chain=chain.name)
     await publisher.publish([Message("blocks", chain.name.encode(), orjson.dumps(marker))])

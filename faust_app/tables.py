@@ -1,29 +1,55 @@
 """Faust tables: each is the fold of the stream that writes it and shares its partitioning
-(docs/architecture.md lists what each holds)."""
+(docs/architecture.md lists what each holds). Planners in streams return TableWrites naming
+these tables; `apply` carries them out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from faust_app import app, settings
+from streams.tablewrites import (
+    CURSORS,
+    MONITOR_CFG,
+    MONITORS,
+    OWNERS,
+    TRACKER,
+    TRACKER_ENTRIES,
+    WALLET_ALLOC,
+    WALLET_MONITORS,
+    WATCH_LISTS,
+    TableWrite,
+)
 
 P = settings.partitions
+_by_name: dict[str, Any] = {}
 
 
 def _table(name: str) -> Any:
-    return app.Table(name, partitions=P, key_type=bytes, value_type=bytes)
+    table = _by_name[name] = app.Table(name, partitions=P, key_type=bytes, value_type=bytes)
+    return table
 
 
-cursors_table = _table("cursors")  # chain → the follower's cursor
-monitors_table = _table("monitors")  # monitor id → the monitor as last applied
+cursors_table = _table(CURSORS)  # chain → the follower's cursor
+monitors_table = _table(MONITORS)  # monitor id → the monitor as last applied
 # partition:monitor id → the monitor's chain:address keys that partition owns
-watch_lists_table = _table("watch_lists")
-monitor_cfg_table = _table("monitor_cfg")  # partition:monitor id → what the tracker needs
-owners_table = _table("owners")  # chain:address → the wallet and user_ref it was derived for
-wallet_monitors_table = _table("wallet_monitors")  # partition:wallet id → its monitors
+watch_lists_table = _table(WATCH_LISTS)
+monitor_cfg_table = _table(MONITOR_CFG)  # partition:monitor id → what the tracker needs
+owners_table = _table(OWNERS)  # chain:address → the wallet and user_ref it was derived for
+wallet_monitors_table = _table(WALLET_MONITORS)  # partition:wallet id → its monitors
 # partition:chain|entry key → one pending transfer of the tracker (written when it comes and
 # goes, not on every head: a head moves the confirmations of every entry without a write)
-tracker_entries_table = _table("tracker_entries")
-tracker_table = _table("tracker")  # partition:chain → the tracker's small per-chain state
+tracker_entries_table = _table(TRACKER_ENTRIES)
+tracker_table = _table(TRACKER)  # partition:chain → the tracker's small per-chain state
 # per wallet: the next index, index → user_ref and user_ref → index
-wallet_alloc_table = _table("wallet_alloc")
+wallet_alloc_table = _table(WALLET_ALLOC)
+
+
+def apply(writes: Iterable[TableWrite]) -> None:
+    """Apply planned writes in order: set each key, or delete it for a value of None."""
+    for w in writes:
+        table = _by_name[w.table]
+        if w.value is None:
+            table.pop(w.key, None)
+        else:
+            table[w.key] = w.value
