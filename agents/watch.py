@@ -1,4 +1,7 @@
-"""Monitors topic → watch updates on the transfers topic (ordered before later blocks)."""
+"""Monitors topic → watch updates on the transfers topic (ordered before later blocks).
+
+The agent parses each record and applies what streams.monitorplan decides: the publish
+steps in order, each acknowledged before the next, then the monitors-table write."""
 
 from __future__ import annotations
 
@@ -8,13 +11,11 @@ from typing import Any
 import orjson
 
 from core import metrics
-from core.publish import Message
 from faust_app import app, publisher, settings
-from faust_app.tables import monitors_table
+from faust_app.tables import apply, monitors_table
 from faust_app.topics import monitors_topic
 from schemas.monitor import finalize_monitor
-from streams.watchfilter import marker_chunks
-from streams.watchlist import monitor_digest, watch_updates
+from streams.monitorplan import plan_monitor
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def parse_monitor(key: bytes | None, value: bytes | None) -> dict[str, Any] | No
 
 @app.agent(monitors_topic)
 async def apply_monitors(stream: Any) -> None:
-    """Keep the monitors table and send watch updates for what changed."""
+    """Send watch updates for what changed, then keep the monitors table."""
     async for event in stream.events():
         key: bytes | None = event.key
         if not key:
@@ -48,46 +49,9 @@ async def apply_monitors(stream: Any) -> None:
             logger.error("invalid monitor record %r skipped: %s", key, exc)
             continue
         raw_old = monitors_table.get(key)
-        old = orjson.loads(raw_old) if raw_old else None
-        if old is not None and new is not None and old["chain"] != new["chain"]:
-            # Changing chain: remove every old address, then add the new ones.
-            msgs = watch_updates(old, None, settings.partitions) + watch_updates(
-                None, new, settings.partitions
-            )
-        else:
-            msgs = watch_updates(old, new, settings.partitions)
-        await publisher.publish(
-            Message("transfers", key, orjson.dumps(m), int(m["partition"])) for m in msgs
+        plan = plan_monitor(
+            key, orjson.loads(raw_old) if raw_old else None, new, settings.partitions
         )
-        if new is None:
-            monitors_table.pop(key, None)
-        else:
-            monitors_table[key] = orjson.dumps(new)
-        if (
-            new is not None
-            and new.get("start_block") is not None
-            and (
-                old is None
-                or old.get("start_block") != new["start_block"]
-                or old["chain"] != new["chain"]
-            )
-        ):
-            request = {
-                "chain": new["chain"],
-                "from": new["start_block"],
-                "to": None,
-                "monitors": [new["id"]],
-            }
-            await publisher.publish(
-                [Message("backfill", new["chain"].encode(), orjson.dumps(request))]
-            )
-        # The decode stage's filter learns the added addresses in order with the blocks.
-        added = sorted({a for m in msgs if m["t"] == "watch" for _, a in m.get("add", [])})
-        if new is not None and added:
-            await publisher.publish(
-                Message("blocks", new["chain"].encode(), orjson.dumps(m))
-                for m in marker_chunks(new["chain"], added)
-            )
-        # Tell the API the watch updates are in place: blocks published from now on match.
-        applied = {"id": key.decode(), "digest": monitor_digest(new)}
-        await publisher.publish([Message("monitors.applied", key, orjson.dumps(applied))])
+        for step in plan.steps:
+            await publisher.publish(step)
+        apply([plan.write])

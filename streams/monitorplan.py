@@ -1,0 +1,70 @@
+"""What one monitors-topic record causes: the records to publish, in acknowledged steps, and
+the monitors-table write.
+
+The steps must be published in order, each acknowledged before the next:
+  1. watch updates on the transfers topic (configs for every partition, then the addresses
+     added and removed per partition), so the tracker knows them before later blocks;
+  2. a backfill request, when the monitor is new or its start_block or chain changed;
+  3. watch markers on the blocks topic, so the decode stage's filter learns the added
+     addresses in order with the blocks;
+  4. the monitors.applied acknowledgement: the API answers once blocks published from
+     then on match the new version.
+The table write comes after the last step: a crash before it replays the record against
+the old value and publishes every step again (each is safe to repeat), while a write that
+landed before a step was acknowledged would make the replay see no change and skip it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+from core.publish import Message
+from streams.tablewrites import MONITORS, TableWrite
+from streams.watchfilter import marker_chunks
+from streams.watchlist import monitor_digest, watch_updates
+
+
+class MonitorPlan(NamedTuple):
+    """Publish `steps` in order (each acknowledged before the next), then apply `write`."""
+
+    steps: list[list[Message]]
+    write: TableWrite
+
+
+def plan_monitor(
+    key: bytes, old: dict[str, Any] | None, new: dict[str, Any] | None, partitions: int
+) -> MonitorPlan:
+    """The plan that takes the applied monitor `key` from `old` to `new` (None: absent)."""
+    if old is not None and new is not None and old["chain"] != new["chain"]:
+        # Changing chain: remove every old address, then add the new ones.
+        updates = watch_updates(old, None, partitions) + watch_updates(None, new, partitions)
+    else:
+        updates = watch_updates(old, new, partitions)
+    steps = [[Message("transfers", key, orjson.dumps(m), int(m["partition"])) for m in updates]]
+    if new is not None and new.get("start_block") is not None:
+        if (
+            old is None
+            or old.get("start_block") != new["start_block"]
+            or old["chain"] != new["chain"]
+        ):
+            request = {
+                "chain": new["chain"],
+                "from": new["start_block"],
+                "to": None,
+                "monitors": [new["id"]],
+            }
+            steps.append([Message("backfill", new["chain"].encode(), orjson.dumps(request))])
+    added = sorted({a for m in updates if m["t"] == "watch" for _, a in m.get("add", [])})
+    if new is not None and added:
+        steps.append(
+            [
+                Message("blocks", new["chain"].encode(), orjson.dumps(m))
+                for m in marker_chunks(new["chain"], added)
+            ]
+        )
+    applied = {"id": key.decode(), "digest": monitor_digest(new)}
+    steps.append([Message("monitors.applied", key, orjson.dumps(applied))])
+    value = orjson.dumps(new) if new is not None else None
+    return MonitorPlan(steps, TableWrite(MONITORS, key, value))
