@@ -5,12 +5,12 @@ compacted wallets.addresses topic, after the address's `owner` message is acknow
 transfers partition (so every block published afterwards matches it). Requests of one wallet
 share a partition and are processed one at a time, in order: no gaps, no reuse.
 
-Table keys (all written in the request's partition, in this order, before any effect):
-  W|i|<index>  → user_ref   (the index is taken)
-  W|u|<user>   → index      (the customer has it)
-  W|n          → next index to try
-A crash between any two writes leaves a prefix that a replay completes with the same index:
-an index is looked up before it is handed out, and a taken index is skipped.
+Which index a customer gets, and the wallet_alloc writes that record it, is decided by
+streams.allocation over a read of the table; the agent applies the writes, in order, before
+any record is published. A crash after any prefix of them leaves a table from which a replay
+of the request plans the same index (see streams.allocation: a customer's own index is
+finished, a taken one skipped), so the owner and the assignment published afterwards always
+name that index.
 """
 
 from __future__ import annotations
@@ -24,51 +24,32 @@ from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
 from core import metrics
 from core.publish import Message
 from faust_app import app, publisher, settings
-from faust_app.tables import wallet_alloc_table
+from faust_app.tables import apply, wallet_alloc_table
 from faust_app.topics import wallet_requests_topic
+from streams.allocation import plan_allocation
 from streams.match import partition_for
 from streams.watchfilter import marker_chunks
 
 logger = logging.getLogger(__name__)
 
-INVALID = "\x00invalid"  # marks an index that gives no key (BIP-32: skip it)
 _derivers: dict[str, Deriver] = {}
 
 
-def _k(wallet_id: str, *parts: str) -> bytes:
-    return "|".join((wallet_id, *parts)).encode()
-
-
-def _get(key: bytes) -> str | None:
-    raw = wallet_alloc_table.get(key)
-    return raw.decode() if raw is not None else None
-
-
 def allocate_index(wallet_id: str, user_ref: str, deriver: Deriver) -> tuple[int, str]:
-    """The customer's index and address: the one already given, or the next free one."""
-    have = _get(_k(wallet_id, "u", user_ref))
-    if have is not None:
-        index = int(have)
-        return index, deriver.address(index)
-    n = int(_get(_k(wallet_id, "n")) or 0)
-    while True:
-        holder = _get(_k(wallet_id, "i", str(n)))
-        if holder == user_ref:  # taken for this customer before a crash: finish it
-            break
-        if holder is None:
-            try:
-                deriver.address(n)
-            except InvalidChild:
-                wallet_alloc_table[_k(wallet_id, "i", str(n))] = INVALID.encode()
-                n += 1
-                continue
-            wallet_alloc_table[_k(wallet_id, "i", str(n))] = user_ref.encode()
-            break
-        n += 1
-    wallet_alloc_table[_k(wallet_id, "u", user_ref)] = str(n).encode()
-    wallet_alloc_table[_k(wallet_id, "n")] = str(n + 1).encode()
-    metrics.inc("blockhook_wallet_addresses_total", help="addresses assigned to customers")
-    return n, deriver.address(n)  # cached per wallet; a second derivation costs ~0.1 ms
+    """The customer's index and address: the one already given, or the next free one (its
+    table writes applied before this returns)."""
+
+    def address_at(index: int) -> str | None:
+        try:
+            return deriver.address(index)
+        except InvalidChild:
+            return None
+
+    plan = plan_allocation(wallet_id, user_ref, wallet_alloc_table.get, address_at)
+    if plan.writes:
+        apply(plan.writes)
+        metrics.inc("blockhook_wallet_addresses_total", help="addresses assigned to customers")
+    return plan.index, plan.address
 
 
 def _deriver(wallet_id: str, xpub: str) -> Deriver:
