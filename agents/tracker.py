@@ -13,6 +13,7 @@ from core import metrics
 from core.publish import Message
 from faust_app import app, publisher, settings
 from faust_app.tables import (
+    apply,
     monitor_cfg_table,
     owners_table,
     tracker_entries_table,
@@ -33,9 +34,21 @@ from streams.tracker import (
     on_backfill,
     on_block,
     on_reorg,
-    past_finality,
 )
-from streams.watchindex import WatchIndex, apply_to_list
+from streams.trackerplan import (
+    cfg_key,
+    ended_by_age,
+    entries_prefix,
+    owner_key,
+    plan_cfg,
+    plan_owner,
+    plan_watch,
+    state_key,
+    state_writes,
+    wallet_key,
+    watch_list_key,
+)
+from streams.watchindex import WatchIndex
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +62,13 @@ class PartitionView:
     def cfg(self, mid: str) -> MonitorCfg | None:
         key = (self.p, mid)
         if key not in _cfgs:
-            raw = monitor_cfg_table.get(f"{self.p}:{mid}".encode())
+            raw = monitor_cfg_table.get(cfg_key(self.p, mid))
             _cfgs[key] = cast(MonitorCfg, orjson.loads(raw)) if raw else None
         return _cfgs[key]
 
     @staticmethod
     def owner(chain: str, address: str) -> Owner | None:
-        raw = owners_table.get(watch_key(chain, address).encode())
+        raw = owners_table.get(owner_key(chain, address))
         return cast(Owner, orjson.loads(raw)) if raw else None
 
     def monitors(self, chain: str, m: Match) -> list[str]:
@@ -63,7 +76,7 @@ class PartitionView:
         ids = list(watch_index_for(self.p).monitors(self.p, watch_key(chain, m["address"])))
         owner = m.get("owner")
         if owner is not None:
-            raw_w = wallet_monitors_table.get(f"{self.p}:{owner['wallet_id']}".encode())
+            raw_w = wallet_monitors_table.get(wallet_key(self.p, owner["wallet_id"]))
             ids += [i for i in (orjson.loads(raw_w) if raw_w else []) if i not in ids]
         return ids
 
@@ -104,48 +117,17 @@ async def _forget_index(sender: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _apply_watch(p: int, msg: dict[str, Any]) -> None:
-    """One monitor's addresses added and removed in this partition."""
-    mid = str(msg["id"])
-    added = [watch_key(c, a) for c, a in msg.get("add", [])]
-    removed = [watch_key(c, a) for c, a in msg.get("remove", [])]
-    k = f"{p}:{mid}".encode()
-    raw = watch_lists_table.get(k)
-    keys = apply_to_list(orjson.loads(raw) if raw else [], added, removed)
-    watch_index_for(p).update(p, mid, added, removed)
-    if keys:
-        watch_lists_table[k] = orjson.dumps(keys)
-    elif raw:
-        watch_lists_table.pop(k, None)
+    """One monitor's addresses added and removed in this partition (table and index)."""
+    plan = plan_watch(p, msg, watch_lists_table.get(watch_list_key(p, str(msg["id"]))))
+    watch_index_for(p).update(p, plan.mid, plan.added, plan.removed)
+    apply(plan.writes)
 
 
 def _apply_cfg(p: int, msg: dict[str, Any]) -> None:
     """Store a monitor's config and keep the wallet → monitors index of this partition."""
-    k = f"{p}:{msg['id']}".encode()
-    raw_old = monitor_cfg_table.get(k)
-    old_w = set(orjson.loads(raw_old).get("wallet_ids") or []) if raw_old else set()
-    new_cfg = msg.get("cfg")
-    new_w = set(new_cfg.get("wallet_ids") or []) if new_cfg else set()
-    for w in old_w ^ new_w:
-        wk = f"{p}:{w}".encode()
-        raw = wallet_monitors_table.get(wk)
-        ids = [i for i in (orjson.loads(raw) if raw else []) if i != msg["id"]]
-        if w in new_w:
-            ids.append(str(msg["id"]))
-        if ids:
-            wallet_monitors_table[wk] = orjson.dumps(ids)
-        elif raw:
-            wallet_monitors_table.pop(wk, None)
-    if new_cfg is None:
-        monitor_cfg_table.pop(k, None)
-    else:
-        monitor_cfg_table[k] = orjson.dumps(new_cfg)
-    _cfgs.pop((p, str(msg["id"])), None)
-
-
-def _apply_owner(msg: dict[str, Any]) -> None:
-    """A derived address: remember whose it is (its wallet and user_ref)."""
-    k = watch_key(str(msg["chain"]), str(msg["address"])).encode()
-    owners_table[k] = orjson.dumps({"wallet_id": msg["wallet_id"], "user_ref": msg["user_ref"]})
+    mid = str(msg["id"])
+    apply(plan_cfg(p, msg, monitor_cfg_table.get(cfg_key(p, mid)), wallet_monitors_table.get))
+    _cfgs.pop((p, mid), None)
 
 
 _states: dict[tuple[int, str], ChainState] = {}
@@ -158,9 +140,9 @@ def _load_state(p: int, chain: str) -> ChainState:
     recent reverts in one record, the pending entries in segments)."""
     st = _states.get((p, chain))
     if st is None:
-        raw = tracker_table.get(f"{p}:{chain}".encode())
+        raw = tracker_table.get(state_key(p, chain))
         st = cast(ChainState, orjson.loads(raw)) if raw else empty_state()
-        prefix = f"{p}:{chain}|".encode()
+        prefix = entries_prefix(p, chain)
         segs = _segments[(p, chain)] = Segments()
         st["pending"] = segs.load(
             (k[len(prefix) :].decode(), orjson.loads(v))
@@ -181,21 +163,8 @@ def _save_state(
 ) -> None:
     """Write what changed: the segments of entries that came and went, and the small heads
     record."""
-    head = int(st["heads"][-1][0]) if st["heads"] else None
-
-    def ended_by_age(e: Entry) -> bool:
-        if head is None or finality_depth is None:
-            return False
-        return past_finality(e, head, finality_depth)
-
-    prefix = f"{p}:{chain}|"
-    plan = _segments[(p, chain)].plan(st["pending"], before, ended_by_age)
-    for sid, entries in plan.write.items():
-        tracker_entries_table[(prefix + sid).encode()] = orjson.dumps(entries)
-    for sid in plan.delete:
-        tracker_entries_table.pop((prefix + sid).encode(), None)
-    small = {"heads": st["heads"], "pending": {}, "reverted": st["reverted"]}
-    tracker_table[f"{p}:{chain}".encode()] = orjson.dumps(small)
+    plan = _segments[(p, chain)].plan(st["pending"], before, ended_by_age(st, finality_depth))
+    apply(state_writes(p, chain, st, plan))
 
 
 async def _emit(emits: list[Emit]) -> None:
@@ -271,7 +240,7 @@ async def _fold_records(p: int, records: list[Any]) -> None:
             if kind == "cfg":
                 _apply_cfg(p, rec)
             elif kind == "owner":
-                _apply_owner(rec)
+                apply([plan_owner(rec)])
             elif kind == "watch":
                 _apply_watch(p, rec)
             elif kind in ("block", "reorg", "backfill"):

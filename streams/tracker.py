@@ -1,9 +1,14 @@
 """The confirmation fold: pending transfers of one chain in one partition, folded over heads.
 
-State is a plain JSON-able dict so it lives in a table as one value. Every step is a pure
-function of (state, message); replaying a message whose effect is already in the state
-yields the same events again (same ids), so a crash between the table write and the offset
-commit never loses an event: at worst a receiver sees a duplicate it can drop.
+State is a plain JSON-able dict so it lives in a table as one value. Each step (on_block,
+on_reorg, on_backfill) is a deterministic fold: it updates the given state in place and
+returns the events the message causes, depending only on the state, the message and the
+monitor configs it is handed; it does no I/O. It updates in place rather than copying
+because a block touches a few of many pending entries; a caller that needs the state as it
+was copies that part first, and drops the state if a step fails. Replaying a message
+whose effect is already in the state yields the same events again (same ids), so a crash
+between the table write and the offset commit never loses an event: at worst a receiver
+sees a duplicate it can drop.
 """
 
 from __future__ import annotations
