@@ -47,9 +47,7 @@ def _load_cursor(chain: str) -> Cursor | None:
 
 def _save_cursor(chain: str, cur: Cursor) -> None:
     apply([cursor_write(chain, cur)])
-    metrics.set_gauge(
-        "blockhook_follower_block", cur["number"], "last block published", chain=chain
-    )
+    metrics.FOLLOWER_BLOCK.labels(chain=chain).set(cur["number"])
 
 
 async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> Cursor:
@@ -65,11 +63,7 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
             len(numbers),
             lowest + 1,
         )
-        metrics.inc(
-            "blockhook_deep_reorgs_total",
-            help="reorgs deeper than finality_depth",
-            chain=chain.name,
-        )
+        metrics.DEEP_REORGS.labels(chain=chain.name).inc()
         if lowest < 0:
             raise RpcError("cannot rewind below block 0")
         base = (await src.hashes([lowest]))[lowest]
@@ -82,7 +76,7 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
         new_cur, orphaned = rewind(cur, fork)
     marker = reorg_marker(chain.name, chain.chain_id, fork, orphaned)
     logger.warning("chain %s: reorg at %d, %d block(s) orphaned", chain.name, fork, len(orphaned))
-    metrics.inc("blockhook_reorgs_total", help="reorgs detected", chain=chain.name)
+    metrics.REORGS.labels(chain=chain.name).inc()
     await publisher.publish([Message("blocks", chain.name.encode(), orjson.dumps(marker))])
     return new_cur
 
@@ -123,9 +117,7 @@ async def poll(chain: ChainSettings) -> int:
         if out:
             await publisher.publish(out)
             published += len(out)
-            metrics.inc(
-                "blockhook_blocks_published_total", len(out), "blocks published", chain=chain.name
-            )
+            metrics.BLOCKS_PUBLISHED.labels(chain=chain.name).inc(len(out))
         if new_cur is not None and new_cur is not cur:
             _save_cursor(chain.name, new_cur)
             cur = new_cur
@@ -150,7 +142,7 @@ async def follow(stream: Any) -> None:
         try:
             await poll(chain)
         except RpcError as exc:
-            metrics.inc("blockhook_rpc_errors_total", help="failed polls", chain=name)
+            metrics.RPC_ERRORS.labels(chain=name).inc()
             logger.warning("chain %s: poll failed, will retry: %s", name, exc)
 
 

@@ -178,7 +178,7 @@ async def _emit(emits: list[Emit]) -> None:
         job = delivery_job(ev, cfg)
         if job is not None:
             jobs.append((cfg["id"], orjson.dumps(job)))
-        metrics.inc("blockhook_events_total", help="events emitted", type=ev["type"])
+        metrics.EVENTS.labels(type=ev["type"]).inc()
     await publisher.publish_buffered(events)
     packed = pack_jobs(jobs, settings.partitions)
     await publisher.publish_buffered(Message("deliveries", None, v, p) for p, v in packed)

@@ -48,7 +48,7 @@ def allocate_index(wallet_id: str, user_ref: str, deriver: Deriver) -> tuple[int
     plan = plan_allocation(wallet_id, user_ref, wallet_alloc_table.get, address_at)
     if plan.writes:
         apply(plan.writes)
-        metrics.inc("blockhook_wallet_addresses_total", help="addresses assigned to customers")
+        metrics.WALLET_ADDRESSES.inc()
     return plan.index, plan.address
 
 

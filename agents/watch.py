@@ -45,7 +45,7 @@ async def apply_monitors(stream: Any) -> None:
         try:
             new = parse_monitor(key, event.value)
         except ValueError as exc:  # includes JSON errors and MonitorRejected
-            metrics.inc("blockhook_bad_monitors_total", help="invalid monitor records skipped")
+            metrics.BAD_MONITORS.inc()
             logger.error("invalid monitor record %r skipped: %s", key, exc)
             continue
         raw_old = monitors_table.get(key)

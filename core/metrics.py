@@ -61,36 +61,6 @@ ATTEMPT_SECONDS = Histogram(
 )
 WEBHOOK_SECONDS = ATTEMPT_SECONDS.labels(kind="webhook")
 
-# Compatibility for call sites that name a metric: name → (metric, label names).
-_BY_NAME: dict[str, Counter | Gauge] = {
-    "blockhook_blocks_published_total": BLOCKS_PUBLISHED,
-    "blockhook_follower_block": FOLLOWER_BLOCK,
-    "blockhook_reorgs_total": REORGS,
-    "blockhook_deep_reorgs_total": DEEP_REORGS,
-    "blockhook_rpc_errors_total": RPC_ERRORS,
-    "blockhook_backfill_blocks_total": BACKFILL_BLOCKS,
-    "blockhook_bad_blocks_total": BAD_BLOCKS,
-    "blockhook_bad_monitors_total": BAD_MONITORS,
-    "blockhook_events_total": EVENTS,
-    "blockhook_wallet_addresses_total": WALLET_ADDRESSES,
-    "blockhook_deliveries_total": DELIVERIES,
-    "blockhook_deliveries_handed_off_total": HANDED_OFF,
-}
-
-
-def inc(name: str, value: float = 1.0, help: str = "", **labels: str) -> None:
-    """Add to a declared counter by its exposed name (KeyError for an undeclared one)."""
-    metric = _BY_NAME[name]
-    assert isinstance(metric, Counter), name
-    (metric.labels(**labels) if labels else metric).inc(value)
-
-
-def set_gauge(name: str, value: float, help: str = "", **labels: str) -> None:
-    """Set a declared gauge by its exposed name (KeyError for an undeclared one)."""
-    metric = _BY_NAME[name]
-    assert isinstance(metric, Gauge), name
-    (metric.labels(**labels) if labels else metric).set(value)
-
 
 def render() -> str:
     """Every metric in the Prometheus text exposition format."""
