@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.partitioner import DefaultPartitioner
 from standardwebhooks import Webhook
 
-from api.deliveries import DeliveriesView
 from api.server import Api
 from core.publish import ListPublisher
 from core.settings import Settings
@@ -34,6 +33,7 @@ from transport.handlers import handler_refusal, python_allowed, run_command, run
 from transport.httpclient import Resolver
 from transport.target import parse_target
 from transport.webhooks import ForbiddenAddress, WebhookSender
+from views.deliveries import DeliveriesView
 from views.monitors import MonitorsView
 
 SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agents.balances import Ledger, session_status
 from schemas.session import SessionCreate
 from schemas.wallet import AddressRequest, check_user_ref, wallet_id_for
+from streams.ledger import Ledger, session_status
 
 A = "0x" + "aa" * 20
 TOKEN = "0x" + "cc" * 20
@@ -152,7 +152,8 @@ def test_records() -> None:
 
 
 def test_eip681_and_qr() -> None:
-    from api.wallets import eip681, qr_svg
+    from api.checkout import qr_svg
+    from streams.eip681 import eip681
 
     s = {"chain_id": 1, "address": A, "amount": "5", "asset": NATIVE}
     assert eip681(s) == "ethereum:0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa@1?value=5"

@@ -1,0 +1,93 @@
+"""The API's view of wallets, address assignments, deposit sessions and their deposits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from core.publish import Message, Publisher
+from core.settings import Settings
+from streams.ledger import Ledger
+from streams.partition import wallet_partition
+from views.topicfold import TopicFold
+
+logger = logging.getLogger(__name__)
+
+# What a client is told when `WalletsView.assign` gives None.
+NOT_ASSIGNED = "the address is being assigned; repeat the request"
+
+
+class WalletsView(TopicFold):
+    """In-memory fold of wallets, wallets.addresses, sessions and events.
+
+    Every worker folds the whole topics, so any worker answers any read; the balances are
+    the pure `Ledger` fold of the events."""
+
+    TOPICS = ("wallets", "wallets.addresses", "sessions", "events")
+
+    def __init__(self, s: Settings) -> None:
+        super().__init__(s)
+        self.wallets: dict[str, dict[str, Any]] = {}
+        self.assignments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.ledger = Ledger()
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
+        """Fold one record of one of the topics (pure apart from self)."""
+        name = topic[len(self.settings.topic_prefix) :]
+        k = key.decode(errors="replace") if key else ""
+        try:
+            data = orjson.loads(value) if value is not None else None
+        except orjson.JSONDecodeError:
+            return
+        if data is not None and not isinstance(data, dict):
+            return
+        if name == "events":
+            if data is not None:
+                self.ledger.apply(data, ts_ms)
+        elif name == "wallets":
+            if data is None:
+                self.wallets.pop(k, None)
+            else:
+                self.wallets[k] = data
+        elif name == "wallets.addresses":
+            if data is not None:
+                ak = (str(data.get("wallet_id")), str(data.get("user_ref")))
+                old = self.assignments.get(ak)
+                if old is not None and old.get("index") != data.get("index"):
+                    logger.error("two indices for %s: %s then %s", ak, old["index"], data["index"])
+                    return  # the first answer given stands
+                self.assignments[ak] = data
+        elif name == "sessions":
+            if data is None:
+                self.sessions.pop(k, None)
+            else:
+                self.sessions[k] = data
+
+    async def assign(
+        self, publisher: Publisher, wallet: dict[str, Any], user_ref: str
+    ) -> dict[str, Any] | None:
+        """The customer's address assignment: from the fold, or asked of the wallet's
+        allocator (wallets.requests) and waited for here; None when it does not come in
+        time (the request is sent once more halfway, as one lost in a crash is redone)."""
+        k = (wallet["id"], user_ref)
+        a = self.assignments.get(k)
+        if a is not None:
+            return a
+        req = {
+            "wallet_id": wallet["id"],
+            "user_ref": user_ref,
+            "chain": wallet["chain"],
+            "xpub": wallet["xpub"],
+        }
+        p = wallet_partition(wallet["id"], self.settings.partitions)
+        message = [Message("wallets.requests", wallet["id"].encode(), orjson.dumps(req), p)]
+        for _attempt in range(2):
+            await publisher.publish(message)
+            if await self.wait_for(
+                lambda: k in self.assignments, self.settings.wallet_assign_timeout_s / 2
+            ):
+                return self.assignments[k]
+        return None
