@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import importlib.resources
+from dataclasses import dataclass
 from typing import Any
 
 import qrcode
@@ -60,12 +61,12 @@ def qr_svg(data: str) -> str:
     )
 
 
+@dataclass
 class CheckoutApi:
     """The checkout handlers, bound to settings and the wallets view (read only)."""
 
-    def __init__(self, s: Settings, view: WalletsView) -> None:
-        self.s = s
-        self.view = view
+    s: Settings
+    view: WalletsView
 
     def _session(self, request: web.Request) -> dict[str, Any]:
         return found(self.view.sessions, request.match_info["id"], "no such session", "id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,13 +55,13 @@ def rotate_secret(
     return new
 
 
+@dataclass
 class MonitorsApi:
     """The monitor handlers, bound to settings, the monitors view and a topic publisher."""
 
-    def __init__(self, s: Settings, view: MonitorsView, publisher: Publisher) -> None:
-        self.s = s
-        self.view = view
-        self.publisher = publisher
+    s: Settings
+    view: MonitorsView
+    publisher: Publisher
 
     async def _check_webhook(self, url: str) -> None:
         host = urlsplit(url).hostname or ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -60,16 +61,15 @@ class TokenMetaLookup:
         self._clients.clear()
 
 
+@dataclass
 class SessionsApi:
-    """The session handlers, bound to settings, the wallets view and a publisher."""
+    """The session handlers, bound to settings, the wallets view, a publisher and the token
+    lookup."""
 
-    def __init__(
-        self, s: Settings, view: WalletsView, publisher: Publisher, tokens: TokenMetaLookup
-    ) -> None:
-        self.s = s
-        self.view = view
-        self.publisher = publisher
-        self.tokens = tokens
+    s: Settings
+    view: WalletsView
+    publisher: Publisher
+    tokens: TokenMetaLookup
 
     def _base_url(self, request: web.Request) -> str:
         return (self.s.public_url or f"{request.scheme}://{request.host}").rstrip("/")

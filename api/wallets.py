@@ -5,6 +5,7 @@ Nothing here logs a request body: a key sent by mistake must not end up in a log
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -43,17 +44,15 @@ def address_out(assignment: dict[str, Any]) -> dict[str, Any]:
     return {k: assignment[k] for k in ADDRESS_FIELDS}
 
 
+@dataclass
 class WalletsApi:
     """The wallet and address handlers, bound to settings, the views and a publisher."""
 
-    def __init__(
-        self, s: Settings, monitors: MonitorsView, view: WalletsView, publisher: Publisher
-    ) -> None:
-        self.s = s
-        self.monitors = monitors
-        self.view = view
-        self.publisher = publisher
-        self._keys: dict[str, AccountKey] = {}
+    s: Settings
+    monitors: MonitorsView
+    view: WalletsView
+    publisher: Publisher
+    _keys: dict[str, AccountKey] = field(default_factory=dict, init=False)
 
     def _key(self, wallet: dict[str, Any]) -> AccountKey:
         k = self._keys.get(wallet["id"])
