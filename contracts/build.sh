@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compile the test contracts (TestToken: ERC20, TestNFT: ERC721, TestMulti: ERC1155) into
-# blockhook/contracts/<Name>.json (abi, bytecode, compiler, source_sha256) with the npm `solc`
+# dev/contracts/<Name>.json (abi, bytecode, compiler, source_sha256) with the npm `solc`
 # package (solc-js; no native toolchain).
 # Usage: contracts/build.sh [Name ...]   (default: all of them; installs solc into .tools/solc,
 #        SOLC_PREFIX overrides)
@@ -19,11 +19,11 @@ if [ ! -f "$PREFIX/node_modules/solc/package.json" ] ||
     mkdir -p "$PREFIX"
     npm install --silent --no-fund --no-audit --prefix "$PREFIX" "solc@$SOLC_VERSION"
 fi
-mkdir -p "$ROOT/blockhook/contracts"
+mkdir -p "$ROOT/dev/contracts"
 
 for NAME in "${NAMES[@]}"; do
 SRC="$ROOT/contracts/$NAME.sol"
-OUT="$ROOT/blockhook/contracts/$NAME.json"
+OUT="$ROOT/dev/contracts/$NAME.json"
 NODE_PATH="$PREFIX/node_modules" node - "$SRC" "$OUT" "$NAME" <<'JS'
 const fs = require("fs");
 const crypto = require("crypto");
