@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins  # noqa: E402
 
-from blockhook.cli_wallet import run_derive  # noqa: E402
+from blockhook.cli_wallet import DeriveJob, run_derive  # noqa: E402
 from dev import procs  # noqa: E402
 from dev.devstack import DevConfig, DevStack  # noqa: E402
 
@@ -60,7 +60,8 @@ def derive(n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"count": n}
     for jobs in (1, os.cpu_count() or 1):
         log(f"derive: {n} addresses with {jobs} process(es)")
-        out[f"rate_jobs_{jobs}"] = run_derive(None, None, xpub, n, 0, os.devnull, "csv", jobs)
+        job = DeriveJob(None, None, xpub, n, 0, os.devnull, "csv", jobs)
+        out[f"rate_jobs_{jobs}"] = run_derive(job)
     return out
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -141,21 +142,12 @@ def wallet() -> None:
 @click.option(
     "--jobs", type=click.IntRange(min=1, max=256), default=None, help="processes (default: CPUs)"
 )
-def derive(
-    config: str | None,
-    wallet_id: str | None,
-    xpub: str | None,
-    count: int,
-    start: int,
-    output: str | None,
-    fmt: str,
-    jobs: int | None,
-) -> None:
+def derive(**options: Any) -> None:
     """Derive receiving addresses <account>/0/<index> locally, with a progress bar and the rate."""
-    from blockhook.cli_wallet import run_derive
+    from blockhook.cli_wallet import DeriveJob, run_derive
 
     try:
-        run_derive(config, wallet_id, xpub, count, start, output, fmt, jobs)
+        run_derive(DeriveJob(**options))
     except BlockhookError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -77,17 +78,24 @@ def _write(out: IO[str], fmt: str, prefix: str, pairs: list[tuple[int, str]]) ->
         )
 
 
-def run_derive(
-    config: str | None,
-    wallet_id: str | None,
-    xpub: str | None,
-    count: int,
-    start: int,
-    output: str | None,
-    fmt: str,
-    jobs: int | None,
-) -> float:
-    """Derive count addresses from start; returns the rate (addresses per second)."""
+@dataclass(frozen=True)
+class DeriveJob:
+    """What `blockhook wallet derive` was asked for (its options, by name)."""
+
+    config: str | None
+    wallet_id: str | None
+    xpub: str | None
+    count: int
+    start: int
+    output: str | None
+    fmt: str
+    jobs: int | None
+
+
+def run_derive(job: DeriveJob) -> float:
+    """Derive job.count addresses from job.start; returns the rate (addresses per second)."""
+    config, wallet_id, xpub, count = job.config, job.wallet_id, job.xpub, job.count
+    start, output, fmt, jobs = job.start, job.output, job.fmt, job.jobs
     if config:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     if (wallet_id is None) == (xpub is None):
