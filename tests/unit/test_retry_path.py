@@ -56,14 +56,14 @@ async def test_due_attempts_to_a_hanging_endpoint_are_given_back_when_interrupte
     jobs = [job(i, f"http://127.0.0.1:{port}/h") for i in range(40)]
     stop_at = time.monotonic() + 0.5
     try:
-        t0 = time.monotonic()
-        out = await d.due_attempts(jobs, lambda: time.monotonic() > stop_at)
-        took = time.monotonic() - t0
+        # Without letting go this takes 10 rounds of the 30 s timeout (40 jobs, 4 at a
+        # time): the guard turns that hang into a failure; the counts below say what let go.
+        out = await asyncio.wait_for(
+            d.due_attempts(jobs, lambda: time.monotonic() > stop_at), timeout=25
+        )
     finally:
         await sender.close()
         server.close()
-    # Without letting go this takes 10 rounds of the 30 s timeout (40 jobs, 4 at a time).
-    assert took < 2.0, took
     assert 1 <= len(seen) <= 4  # only the endpoint's bound ever reached it
     tiers = {tier_topic_name(t) for t in TIERS_S}
     assert len(out) == 40 and all(m.topic in tiers for m in out)
