@@ -58,7 +58,3 @@ class ListPublisher:
         if self.fail is not None:
             raise self.fail
         self.buffered.extend(batch)
-
-    def on(self, topic: str) -> list[Message]:
-        """What went to one topic, acknowledged or buffered, in order."""
-        return [m for m in [*self.sent, *self.buffered] if m.topic == topic]

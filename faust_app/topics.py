@@ -24,7 +24,6 @@ topics: dict[str, Any] = {spec.name: _declare(spec) for spec in TOPICS}
 
 # The ones agents read from, by name.
 monitors_topic = topics["monitors"]
-wallets_topic = topics["wallets"]
 blocks_topic = topics["blocks"]
 follower_topic = topics["follower"]
 backfill_topic = topics["backfill"]

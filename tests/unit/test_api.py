@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.server import Api
 from api.sessions import TokenMetaLookup
-from core.publish import ListPublisher, Message
+from core.publish import ListPublisher, Message, PublishFailed
 from core.settings import ChainSettings, Settings
 from schemas.wallet import wallet_id_for, wallet_monitor_id
 from streams.deliveryjob import delivery_job, log_record
@@ -25,6 +25,7 @@ from views.wallets import WalletsView
 
 HOOK = "http://127.0.0.1:9/hook"
 TOKEN = "0x" + "cc" * 20
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 class Loopback(ListPublisher):
@@ -121,6 +122,23 @@ async def test_create_monitor_publishes_the_monitor_it_answers(
     assert monitor["webhook"]["url"] == HOOK and monitor["webhook"]["secret"]
     again = await client.post("/v1/monitors", json={"id": "mon_x", "chain": "local"})
     assert again.status == 409 and len(harness.publisher.sent) == 1
+
+
+async def test_a_broker_that_refuses_the_write_leaves_nothing_behind(
+    h: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = h
+    harness.publisher.fail = PublishFailed("broker away")
+    body = {"id": "mon_r", "chain": "local", "webhook": {"url": HOOK, "secret": SECRET}}
+    resp = await client.post("/v1/monitors", json=body)
+    assert resp.status == 500
+    text = await resp.text()
+    assert orjson.loads(text)["error"]["code"] == "internal"
+    assert SECRET not in text and "broker away" not in text
+    assert harness.publisher.sent == [] and "mon_r" not in harness.monitors.monitors
+    harness.publisher.fail = None  # the broker is back: the same request goes through
+    assert (await client.post("/v1/monitors", json=body)).status == 201
+    assert [m.key for m in harness.publisher.sent] == [b"mon_r"]
 
 
 async def test_create_wallet_publishes_its_monitor_then_the_wallet(
