@@ -7,10 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.audit import audit_view
 from api.server import Api
 from faust_app import app, publisher, settings
+from streams.secretbox import SecretBox, box_from_settings
+from views.claims import ClaimsView
 from views.deliveries import DeliveriesView
+from views.keys import KeysView
 from views.monitors import MonitorsView
+from views.topicfold import TopicFold
 from views.wallets import WalletsView
 
 logger = logging.getLogger(__name__)
@@ -18,17 +23,26 @@ logger = logging.getLogger(__name__)
 view = MonitorsView(settings)
 wallets = WalletsView(settings)
 deliveries = DeliveriesView(settings)
+claims = ClaimsView(settings)
+# Access control needs the master key; blockhook/worker.py refuses to start without one
+# unless access control is off (which it allows on loopback only).
+box: SecretBox | None = box_from_settings(settings.auth) if settings.auth.enabled else None
+keys = KeysView(settings, box) if box is not None else None
+folds: list[TopicFold] = [view, wallets, deliveries, claims, audit_view]
+if keys is not None:
+    folds.append(keys)
 _runner: web.AppRunner | None = None
 
 
 def is_ready() -> bool:
-    """Partitions assigned, no rebalance under way, and the monitors and wallets views
-    caught up."""
+    """Partitions assigned, no rebalance under way, and the views requests are checked and
+    answered from caught up."""
     try:
         assigned = bool(app.consumer.assignment())
     except Exception:
         return False
-    caught_up = view.caught_up.is_set() and wallets.caught_up.is_set()
+    needed = [view, wallets, claims] + ([keys] if keys is not None else [])
+    caught_up = all(f.caught_up.is_set() for f in needed)
     return assigned and not app.rebalancing and caught_up
 
 
@@ -36,10 +50,20 @@ def is_ready() -> bool:
 async def start_api() -> None:
     """Follow the views, then serve the API on settings.api_bind once the app has started."""
     global _runner
-    await view.start()
-    await wallets.start()
-    await deliveries.start()
-    api = Api(settings, view, publisher, is_ready, wallets=wallets, deliveries=deliveries)
+    for fold in folds:
+        await fold.start()
+    api = Api(
+        settings,
+        view,
+        publisher,
+        is_ready,
+        wallets=wallets,
+        deliveries=deliveries,
+        keys=keys,
+        claims=claims,
+        audit=audit_view,
+        box=box,
+    )
     _runner = web.AppRunner(api.app(), access_log=None)
     await _runner.setup()
     host, port = settings.api_host_port
@@ -52,6 +76,5 @@ async def stop_api(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Stop serving before the app stops, then stop following the views."""
     if _runner is not None:
         await _runner.cleanup()
-    await view.stop()
-    await wallets.stop()
-    await deliveries.stop()
+    for fold in folds:
+        await fold.stop()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.http import found, page_args, private_json
+from api.routes import PAGE, Query, Route, add
 from core.errors import ApiError
+from schemas.answers import BalanceList
 from schemas.wallet import check_user_ref
 from views.wallets import WalletsView
 
@@ -36,4 +38,19 @@ def add_balance_routes(a: web.Application, view: WalletsView) -> None:
             }
         )
 
-    a.router.add_get("/v1/balances", balances)
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/balances",
+            balances,
+            "confirmed balances",
+            "read",
+            answer=BalanceList,
+            query=(
+                Query("wallet_id", "only this wallet"),
+                Query("user_ref", "only this customer"),
+                *PAGE,
+            ),
+        ),
+    )

@@ -17,6 +17,7 @@ from aiohttp import web
 from eth_utils.address import to_checksum_address
 
 from api.http import found, private_json
+from api.routes import Route, add
 from core.errors import ApiError
 from core.settings import Settings
 from streams.eip681 import eip681
@@ -128,7 +129,38 @@ class CheckoutApi:
 def add_checkout_routes(a: web.Application, s: Settings, view: WalletsView) -> None:
     """Register /checkout: the static files first (their path would match a session's)."""
     c = CheckoutApi(s, view)
-    a.router.add_get("/checkout/static/{name}", c.static)
-    a.router.add_get("/checkout/{id}", c.page)
-    a.router.add_get("/checkout/{id}/status", c.status)
-    a.router.add_get("/checkout/{id}/qr.svg", c.qr)
+    html_page, svg = "text/html", "image/svg+xml"
+    add(
+        a,
+        Route(
+            "GET",
+            "/checkout/static/{name}",
+            c.static,
+            "the page's script and style",
+            None,
+            content_type="text/javascript",
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/checkout/{id}",
+            c.page,
+            "the page a person pays from",
+            None,
+            content_type=html_page,
+        ),
+    )
+    add(a, Route("GET", "/checkout/{id}/status", c.status, "the session's live status", None))
+    add(
+        a,
+        Route(
+            "GET",
+            "/checkout/{id}/qr.svg",
+            c.qr,
+            "the payment URI as a QR code",
+            None,
+            content_type=svg,
+        ),
+    )

@@ -9,8 +9,11 @@ import orjson
 from aiohttp import web
 
 from api.http import found, json_response
+from api.routes import PAGE, Query, Route, add
 from core.errors import ApiError
 from core.publish import Message, Publisher
+from schemas.answers import DeliveryList
+from schemas.delivery import Delivery
 from streams.deliveryjob import log_record, redelivery_job
 from views.deliveries import DeliveriesView
 from views.monitors import MonitorsView
@@ -65,6 +68,48 @@ def add_delivery_routes(
         view.apply_record(rec)  # readable here at once; the topic brings it to the other workers
         return json_response(rec, 202)
 
-    a.router.add_get("/v1/deliveries", list_deliveries)
-    a.router.add_get("/v1/deliveries/{id}", get_delivery)
-    a.router.add_post("/v1/deliveries/{id}/redeliver", redeliver)
+    listing = (
+        Query("monitor_id", "only this monitor's deliveries"),
+        Query(
+            "status",
+            "pending, delivered or failed",
+            {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        ),
+        *PAGE,
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/deliveries",
+            list_deliveries,
+            "the delivery log",
+            "read",
+            answer=DeliveryList,
+            query=listing,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/deliveries/{id}",
+            get_delivery,
+            "one delivery with its attempts",
+            "read",
+            answer=Delivery,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "POST",
+            "/v1/deliveries/{id}/redeliver",
+            redeliver,
+            "deliver it again now",
+            "operate",
+            "delivery.redeliver",
+            answer=Delivery,
+            status=202,
+        ),
+    )

@@ -44,6 +44,11 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes the contract's error shape; nothing a client sends crashes us."""
+    return await answer(request, handler)
+
+
+async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer, or the error shape of what it raised."""
     try:
         return await handler(request)
     except ApiError as exc:

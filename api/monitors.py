@@ -13,10 +13,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from api.http import found, json_response, page_args, page_of, read_json, validation_error
+from api.routes import PAGE, Route, add
 from core.errors import ApiError
 from core.publish import Message, Publisher
 from core.settings import Settings
 from core.timefmt import iso_utc
+from schemas.answers import MonitorList
 from schemas.monitor import (
     Monitor,
     MonitorCreate,
@@ -156,8 +158,56 @@ def add_monitor_routes(
 ) -> None:
     """Register /v1/monitors (create, list, read, change, delete)."""
     m = MonitorsApi(s, view, publisher)
-    a.router.add_post("/v1/monitors", m.create_monitor)
-    a.router.add_get("/v1/monitors", m.list_monitors)
-    a.router.add_get("/v1/monitors/{id}", m.get_monitor)
-    a.router.add_patch("/v1/monitors/{id}", m.patch_monitor)
-    a.router.add_delete("/v1/monitors/{id}", m.delete_monitor)
+    one = "/v1/monitors/{id}"
+    add(
+        a,
+        Route(
+            "POST",
+            "/v1/monitors",
+            m.create_monitor,
+            "create a monitor",
+            "operate",
+            "monitor.create",
+            MonitorCreate,
+            Monitor,
+            201,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/monitors",
+            m.list_monitors,
+            "list monitors",
+            "read",
+            answer=MonitorList,
+            query=PAGE,
+        ),
+    )
+    add(a, Route("GET", one, m.get_monitor, "read a monitor", "read", answer=Monitor))
+    add(
+        a,
+        Route(
+            "PATCH",
+            one,
+            m.patch_monitor,
+            "change a monitor",
+            "operate",
+            "monitor.update",
+            MonitorPatch,
+            Monitor,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "DELETE",
+            one,
+            m.delete_monitor,
+            "stop a monitor",
+            "operate",
+            "monitor.delete",
+            status=204,
+        ),
+    )

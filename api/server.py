@@ -6,17 +6,27 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from api.audit import add_audit_routes
+from api.audit_writer import AuditWriter
+from api.auth import AuthGate
 from api.balances import add_balance_routes
 from api.checkout import add_checkout_routes
 from api.deliveries import add_delivery_routes
 from api.http import errors_middleware, json_response
+from api.keys import add_key_routes
 from api.monitors import add_monitor_routes
+from api.openapi import add_openapi_route
+from api.routes import Route, add
 from api.sessions import add_session_routes
 from api.wallets import add_wallet_routes
 from core import metrics
 from core.publish import Publisher
 from core.settings import Settings
+from streams.secretbox import SecretBox
+from views.audit import AuditView
+from views.claims import ClaimsView
 from views.deliveries import DeliveriesView
+from views.keys import KeysView
 from views.monitors import MonitorsView
 from views.wallets import WalletsView
 
@@ -25,7 +35,9 @@ class Api:
     """The API over settings, the views it reads and the publisher it writes through.
 
     The caller starts and stops the views (they outlive requests); views not given are
-    made here, empty and not following their topics (for tests)."""
+    made here, empty and not following their topics (for tests). Without `keys` (and the
+    master key's `box`) every signed request is refused, unless the settings turn access
+    control off (loopback only: the worker checks)."""
 
     def __init__(
         self,
@@ -36,6 +48,10 @@ class Api:
         *,
         wallets: WalletsView | None = None,
         deliveries: DeliveriesView | None = None,
+        keys: KeysView | None = None,
+        claims: ClaimsView | None = None,
+        audit: AuditView | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self.s = s
         self.view = view
@@ -43,20 +59,41 @@ class Api:
         self.is_ready = is_ready
         self.wallets = wallets if wallets is not None else WalletsView(s)
         self.deliveries = deliveries if deliveries is not None else DeliveriesView(s)
+        self.keys = keys
+        self.claims = claims if claims is not None else ClaimsView(s)
+        self.audit = audit if audit is not None else AuditView(s)
+        self.box = box
 
     def app(self) -> web.Application:
         """The aiohttp application."""
+        writer = AuditWriter(self.publisher, self.box)
+        gate = AuthGate(self.s, self.keys, self.claims, self.publisher, writer)
         a = web.Application(
-            client_max_size=self.s.api_max_body_bytes, middlewares=[errors_middleware]
+            client_max_size=self.s.api_max_body_bytes,
+            middlewares=[errors_middleware, gate.middleware],
         )
-        a.router.add_get("/healthz", self.healthz)
-        a.router.add_get("/metrics", self.metrics)
+        add(a, Route("GET", "/healthz", self.healthz, "liveness and readiness", None))
+        add(
+            a,
+            Route(
+                "GET",
+                "/metrics",
+                self.metrics,
+                "Prometheus metrics",
+                None,
+                content_type="text/plain",
+            ),
+        )
+        add_openapi_route(a)
         add_monitor_routes(a, self.s, self.view, self.publisher)
         add_delivery_routes(a, self.deliveries, self.view, self.publisher)
         add_wallet_routes(a, self.s, self.view, self.wallets, self.publisher)
         add_session_routes(a, self.s, self.wallets, self.publisher)
         add_balance_routes(a, self.wallets)
         add_checkout_routes(a, self.s, self.wallets)
+        add_audit_routes(a, self.audit)
+        if self.keys is not None and self.box is not None:
+            add_key_routes(a, self.keys, self.box, self.publisher)
         return a
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -10,11 +10,13 @@ import orjson
 from aiohttp import web
 
 from api.http import found, private_json, read_json
+from api.routes import Route, add
 from chain.rpc import RpcClient
 from core.errors import ApiError, RpcError
 from core.publish import Message, Publisher
 from core.settings import ChainSettings, Settings
 from core.timefmt import iso_utc
+from schemas.answers import SessionAnswer
 from schemas.session import DEFAULT_EXPIRES_IN_S, AssetSpec, SessionCreate, new_session_id
 from streams.abiwords import token_meta, token_meta_calls
 from streams.eip681 import eip681
@@ -163,5 +165,28 @@ def add_session_routes(
         await tokens.close()
 
     a.on_cleanup.append(on_cleanup)
-    a.router.add_post("/v1/sessions", h.create_session)
-    a.router.add_get("/v1/sessions/{id}", h.get_session)
+    add(
+        a,
+        Route(
+            "POST",
+            "/v1/sessions",
+            h.create_session,
+            "open a deposit session",
+            "operate",
+            "session.create",
+            SessionCreate,
+            SessionAnswer,
+            201,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/sessions/{id}",
+            h.get_session,
+            "a session and its status",
+            "read",
+            answer=SessionAnswer,
+        ),
+    )

@@ -12,12 +12,20 @@ import orjson
 from aiohttp import web
 
 from api.http import found, page_args, page_of, private_json, read_json
+from api.routes import PAGE, Route, add
 from chain.hd import AccountKey, XpubError, parse_account_xpub
 from core.errors import ApiError
 from core.publish import Message, Publisher
 from core.settings import ChainSettings, Settings
+from schemas.answers import AssignmentList, WalletAnswer, WalletList
 from schemas.monitor import finalize_monitor
-from schemas.wallet import AddressRequest, WalletCreate, wallet_id_for, wallet_monitor_id
+from schemas.wallet import (
+    AddressRequest,
+    Assignment,
+    WalletCreate,
+    wallet_id_for,
+    wallet_monitor_id,
+)
 from streams.watchlist import monitor_digest
 from views.monitors import MonitorsView
 from views.wallets import NOT_ASSIGNED, WalletsView
@@ -146,8 +154,61 @@ def add_wallet_routes(
 ) -> None:
     """Register /v1/wallets and /v1/wallets/{id}/addresses."""
     w = WalletsApi(s, monitors, view, publisher)
-    a.router.add_post("/v1/wallets", w.create_wallet)
-    a.router.add_get("/v1/wallets", w.list_wallets)
-    a.router.add_get("/v1/wallets/{id}", w.get_wallet)
-    a.router.add_post("/v1/wallets/{id}/addresses", w.create_address)
-    a.router.add_get("/v1/wallets/{id}/addresses", w.list_addresses)
+    addresses = "/v1/wallets/{id}/addresses"
+    add(
+        a,
+        Route(
+            "POST",
+            "/v1/wallets",
+            w.create_wallet,
+            "register an extended public key",
+            "operate",
+            "wallet.create",
+            WalletCreate,
+            WalletAnswer,
+            201,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            "/v1/wallets",
+            w.list_wallets,
+            "list wallets",
+            "read",
+            answer=WalletList,
+            query=PAGE,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET", "/v1/wallets/{id}", w.get_wallet, "read a wallet", "read", answer=WalletAnswer
+        ),
+    )
+    add(
+        a,
+        Route(
+            "POST",
+            addresses,
+            w.create_address,
+            "a customer's address (the same every time)",
+            "operate",
+            "address.create",
+            AddressRequest,
+            Assignment,
+        ),
+    )
+    add(
+        a,
+        Route(
+            "GET",
+            addresses,
+            w.list_addresses,
+            "the wallet's assigned addresses",
+            "read",
+            answer=AssignmentList,
+            query=PAGE,
+        ),
+    )

@@ -104,6 +104,8 @@ def dev(
         stack.start_infra()
         stack.start_worker()
         stack.wait_ready()
+        admin = stack.create_admin_key()
+        click.echo(f"blockhook admin key {admin.key_id} {admin.secret}", err=False)
         click.echo(f"blockhook ready {cfg.api_url}", err=False)
         sys.stdout.flush()
         click.echo(
@@ -120,6 +122,15 @@ def dev(
         sys.exit(2)
     finally:
         stack.stop()
+
+
+def _keys_group() -> click.Group:
+    from blockhook.keys_cmd import keys
+
+    return keys
+
+
+main.add_command(_keys_group(), "keys")
 
 
 @main.group()

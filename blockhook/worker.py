@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import sys
 from pathlib import Path
 
+from core.errors import ConfigError
 from core.settings import CONFIG_ENV, Settings
+
+
+def check_access(s: Settings) -> None:
+    """No API without keys except on loopback, and none with keys without a master key:
+    exit with a clear message before anything starts."""
+    host, _ = s.api_host_port
+    if not s.auth.enabled and not is_loopback(host):
+        sys.exit(
+            f"error: auth.enabled = false serves the API without keys; refused on {host} "
+            "(only a loopback api_bind may do that)"
+        )
+    if s.auth.enabled:
+        from streams.secretbox import box_from_settings
+
+        try:
+            box_from_settings(s.auth)
+        except ConfigError as exc:
+            sys.exit(f"error: {exc}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an api_bind host is loopback only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def run_worker(config: str | None) -> None:
@@ -24,10 +54,12 @@ def run_worker(config: str | None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    check_access(s)
     asyncio.run(ensure_topics(s))
 
     import faust
 
+    import agents.audit
     import agents.backfill
     import agents.decode
     import agents.delivery

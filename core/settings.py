@@ -7,13 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from core.errors import ConfigError
 
 CONFIG_ENV = "BLOCKHOOK_CONFIG"
 _CHAIN_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -77,6 +79,37 @@ class DeliverySettings(BaseModel):
     retry_queue: int = Field(default=2_000, ge=10, le=1_000_000)
 
 
+class AuthSettings(BaseModel):
+    """Access control: the master key that seals API secrets, proxies, rate limits."""
+
+    # Off only for experiments on loopback: `blockhook worker` refuses it on any other address.
+    enabled: bool = True
+    # base64 of 32 random bytes (`blockhook keys master-key` prints one); or a file holding it.
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    # Keys sealed under these still open (during a rotation); new ones use master_key.
+    previous_master_keys: list[SecretStr] = Field(default_factory=list)
+    # Peers whose X-Forwarded-For is believed (CIDR rules).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
+    # How long a state-changing request waits for its claim to come back from the log, and
+    # for the first answer of an idempotency key another request is still working on.
+    claim_timeout_s: float = Field(default=15.0, gt=0, le=300)
+
+    def master_key_text(self) -> str | None:
+        """The current master key's base64 text (from the setting or its file), or None."""
+        if self.master_key is not None:
+            return self.master_key.get_secret_value()
+        if self.master_key_file is not None:
+            try:
+                return self.master_key_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read auth.master_key_file: {exc.strerror}") from None
+        return None
+
+
 class Settings(BaseSettings):
     """All of blockhook's settings. Environment beats file beats default."""
 
@@ -95,6 +128,7 @@ class Settings(BaseSettings):
     chains: list[ChainSettings] = Field(default_factory=list)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     api_bind: str = "127.0.0.1:8000"
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     allow_private_webhooks: bool = False

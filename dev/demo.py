@@ -23,6 +23,7 @@ from core.errors import BlockhookError
 from dev import chaintools as ct
 from dev.devstack import DevConfig, DevStack
 from streams.signing import sign
+from transport.apiclient import ApiClient
 
 A = ct.ANVIL_ACCOUNTS
 WATCHED = (A[3], A[4])
@@ -176,22 +177,14 @@ class Receiver:
             )
 
 
-def post_json(url: str, data: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
-    """POST JSON, return the JSON answer; raise BlockhookError with the API's error on 4xx/5xx."""
-    req = urllib.request.Request(
-        url, data=json.dumps(data).encode(), headers={"content-type": "application/json"}
-    )
+def post_json(client: ApiClient, path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """POST JSON, signed; the JSON answer, or BlockhookError with the API's error."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            answer = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise BlockhookError(
-            f"POST {url}: {exc.code} {exc.read().decode(errors='replace')}"
-        ) from exc
+        status, answer = client.call("POST", path, data)
     except (urllib.error.URLError, OSError) as exc:
-        raise BlockhookError(f"POST {url}: {exc}") from exc
-    if not isinstance(answer, dict):
-        raise BlockhookError(f"POST {url}: unexpected answer {answer!r}")
+        raise BlockhookError(f"POST {path}: {exc}") from exc
+    if status >= 400 or not isinstance(answer, dict):
+        raise BlockhookError(f"POST {path}: {status} {answer!r}")
     return answer
 
 
@@ -305,9 +298,12 @@ def run(args: argparse.Namespace) -> int:
         stack.start_infra()
         stack.start_worker()
         stack.wait_ready()
+        admin = stack.create_admin_key()
+        say(f"blockhook admin key {admin.key_id} (secret in {cfg.admin_key_path})")
         say(f"blockhook ready {cfg.api_url}")
         monitor = post_json(
-            f"{cfg.api_url}/v1/monitors",
+            admin,
+            "/v1/monitors",
             {
                 "name": "demo: acct3 and acct4 deposits",
                 "chain": cfg.chain_name,

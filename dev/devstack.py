@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -12,7 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.settings import CONFIG_ENV, load_settings
 from dev import procs
+from streams.secretbox import new_master_key
+from transport.apiclient import ApiClient
+from transport.kafkawrite import create_key
 
 
 @dataclass
@@ -46,6 +52,15 @@ class DevConfig:
     partitions: int = 4
     extra: dict[str, object] = field(default_factory=dict)
     extra_chains: list[ExtraChain] = field(default_factory=list)
+    auth: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.root / "master.key"
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.root / "admin-key.json"
 
     @property
     def api_url(self) -> str:
@@ -68,6 +83,9 @@ class DevConfig:
             "recovery_consistency_check = false",
         ]
         for k, v in self.extra.items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        lines += ["", "[auth]", f'master_key_file = "{self.master_key_path}"']
+        for k, v in self.auth.items():
             lines.append(f"{k} = {json.dumps(v)}")
         lines += [
             "",
@@ -96,6 +114,13 @@ class DevConfig:
         return "\n".join(lines) + "\n"
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (it holds a key)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def healthz(url: str) -> dict[str, object] | None:
     """The API's /healthz answer, or None if it does not answer."""
     try:
@@ -116,6 +141,7 @@ class DevStack:
         self.extra_anvils: list[subprocess.Popen[bytes]] = []
         self.worker: subprocess.Popen[bytes] | None = None
         self.config_path = cfg.root / "blockhook.toml"
+        self.admin: ApiClient | None = None
 
     def start_infra(self) -> None:
         """A fresh data dir (the broker keeps nothing), the broker, and anvil."""
@@ -123,6 +149,7 @@ class DevStack:
         if c.root.exists():
             shutil.rmtree(c.root)
         (c.root / "logs").mkdir(parents=True)
+        write_private(c.master_key_path, new_master_key() + "\n")
         self.config_path.write_text(c.toml())
         self.broker = procs.start_broker(c.broker_port, c.root / "logs/broker.log")
         if c.rpc is None:
@@ -154,6 +181,31 @@ class DevStack:
                 return
             time.sleep(0.3)
         raise ConfigError(f"worker not ready after {timeout_s:g}s; see {self.cfg.root}/logs/")
+
+    def create_admin_key(self, timeout_s: float = 30.0) -> ApiClient:
+        """An admin key for this stack, written to admin-key.json (owner-only), once the
+        worker accepts it."""
+        old = os.environ.get(CONFIG_ENV)
+        try:
+            s = load_settings(self.config_path)
+        finally:  # this process's own settings stay as they were
+            if old is None:
+                os.environ.pop(CONFIG_ENV, None)
+            else:
+                os.environ[CONFIG_ENV] = old
+        record, secret = asyncio.run(create_key(s, "dev-admin", ["admin"]))
+        client = ApiClient(self.cfg.api_url, str(record["id"]), secret)
+        doc = {"key_id": client.key_id, "secret": secret, "url": client.url}
+        write_private(self.cfg.admin_key_path, json.dumps(doc) + "\n")
+        deadline = time.monotonic() + timeout_s
+        while client.call("GET", "/v1/keys?limit=1")[0] != 200:
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the worker does not accept the admin key; see {self.cfg.root}/logs/"
+                )
+            time.sleep(0.1)
+        self.admin = client
+        return client
 
     def stop_worker(self) -> None:
         procs.stop(self.worker)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from schemas.access import AuditRecord
 from schemas.block import BlocksRecord
 from schemas.delivery import DeadLetter
 from schemas.event import Event
@@ -47,6 +48,12 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
         "wallets",
         "A wallet (an account-level extended public key, never a private key), keyed by its id.",
         Wallet,
+    ),
+    "audit.schema.json": (
+        "audit",
+        "One audit record, keyed by principal, on one partition (one order); each record's "
+        "hash chains it to the one before.",
+        AuditRecord,
     ),
 }
 

@@ -25,12 +25,15 @@ class TopicSpec:
     key: str
     value: str
     partitions: int | None = None
+    retention_ms: int | None = None
 
     def configs(self, max_message_bytes: int) -> dict[str, str]:
         """The topic configs it is created with."""
         cfg = {"max.message.bytes": str(max_message_bytes)}
         if self.compacted:
             cfg["cleanup.policy"] = "compact"
+        if self.retention_ms is not None:
+            cfg["retention.ms"] = str(self.retention_ms)
         return cfg
 
 
@@ -51,6 +54,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("blocks", "contract", False, "chain name", "normalised blocks, reorg markers"),
     TopicSpec("events", "contract", False, "watched address", "event JSON"),
     TopicSpec("deliveries.dlq", "contract", False, "event id", "event and its attempts"),
+    TopicSpec("audit", "contract", False, "principal", "audit record, hash-chained", 1),
     # Internal: the pipeline's own streams; free to change between versions.
     TopicSpec("follower", "internal", False, "chain name", "ticks that drive the followers"),
     TopicSpec("backfill", "internal", False, "chain name", "block ranges to re-scan"),
@@ -63,6 +67,18 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("wallets.requests", "internal", False, "wallet id", "address requests"),
     TopicSpec("wallets.addresses", "internal", True, "wallet_id:user_ref", "assigned address"),
     TopicSpec("sessions", "internal", True, "session id", "deposit sessions"),
+    TopicSpec("keys", "internal", True, "key id", "API keys, secrets sealed", 1),
+    TopicSpec("keys.usage", "internal", True, "key id", "when a key was last used", 1),
+    TopicSpec("audit.requests", "internal", False, "principal", "audit entries to chain", 1),
+    # A day of nonces and idempotency keys, plus an hour; the fold reads it whole at start.
+    TopicSpec(
+        "auth.claims",
+        "internal",
+        False,
+        "principal",
+        "request nonces, idempotency claims and first answers (sealed)",
+        retention_ms=25 * 3_600_000,
+    ),
 )
 
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}

@@ -31,6 +31,7 @@ class TopicFold:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._empty_fetches = 0
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         """Fold one record of `topic` (the full name, with the prefix)."""
@@ -89,11 +90,17 @@ class TopicFold:
             for tp, records in batch.items():
                 for r in records:
                     self.apply(tp.topic, r.key, r.value, int(r.timestamp or 0))
-            if batch:
-                async with self._changed:
-                    self._changed.notify_all()
-            elif not self.caught_up.is_set():
+            if not batch:
+                self._empty_fetches += 1
                 self.caught_up.set()
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def sync(self, timeout_s: float) -> bool:
+        """Wait until the fold holds everything on the topics when this was called (a fetch
+        begun after the call came back empty); False on time-out."""
+        n = self._empty_fetches
+        return await self.wait_for(lambda: self._empty_fetches >= n + 2, timeout_s)
 
     async def wait_for(self, pred: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until pred() holds (checked after each batch); False on time-out."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,21 +19,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 def api(
     stack: DevStack, method: str, path: str, body: Any = None, raw: bytes | None = None
 ) -> tuple[int, Any]:
-    """Call the HTTP API; returns (status, parsed JSON or None)."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(
-        stack.cfg.api_url + path,
-        data=data,
-        method=method,
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            text = r.read()
-            return r.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as e:
-        text = e.read()
-        return e.code, json.loads(text) if text else None
+    """Call the HTTP API as the stack's admin (signed); returns (status, parsed JSON or None)."""
+    assert stack.admin is not None, "the stack has no admin key yet"
+    return stack.admin.call(method, path, body, raw)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, flaky_rpc: FlakyRpc) -> Iter
         s.start_infra()
         s.start_worker()
         s.wait_ready()
+        s.create_admin_key()
         yield s
     finally:
         s.stop()

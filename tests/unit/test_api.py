@@ -70,6 +70,7 @@ def settings(rpc_url: str = "http://127.0.0.1:1") -> Settings:
     return Settings(
         allow_loopback_webhooks=True,
         broker="kafka://127.0.0.1:1",
+        auth={"enabled": False},
         chains=[{"name": "local", "chain_id": 31337, "rpc_urls": [rpc_url]}],
         wallet_assign_timeout_s=2.0,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from core.settings import ChainSettings, DeliverySettings, RetrySettings, Settings
+from core.settings import AuthSettings, ChainSettings, DeliverySettings, RetrySettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +31,4 @@ def test_every_setting_is_documented() -> None:
     assert section_keys("`[[chains]]`") == fields(ChainSettings)
     assert section_keys("`[retry]`") == fields(RetrySettings)
     assert section_keys("`[delivery]`") == fields(DeliverySettings)
+    assert section_keys("`[auth]`") == fields(AuthSettings)

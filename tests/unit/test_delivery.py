@@ -334,6 +334,7 @@ async def test_api_refuses_loopback_and_private_webhooks_when_not_allowed(url: s
     s = Settings(
         allow_loopback_webhooks=False,
         broker="kafka://127.0.0.1:1",
+        auth={"enabled": False},
         chains=[{"name": "local", "chain_id": 31337, "rpc_urls": ["http://127.0.0.1:1"]}],
     )
     api = Api(s, MonitorsView(s), publisher=ListPublisher(), is_ready=lambda: True)

@@ -203,6 +203,7 @@ def test_checked_in_schemas_are_what_export_produces() -> None:
         "block.schema.json",
         "deliveries.dlq.schema.json",
         "wallet.schema.json",
+        "audit.schema.json",
     }
     for name, doc in docs.items():
         path = export.HERE / name
