@@ -7,6 +7,7 @@ idempotency key is decided the same way on every worker (streams/claims.py)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -23,13 +24,14 @@ from core.settings import Settings
 from schemas.access import KEY_ID
 from streams.apikeys import KeyInfo, parse_rules
 from streams.authcheck import REPLAYED, Refusal, Signed, authenticate, authorize, signed_headers
-from streams.claims import claim_record, fingerprint
+from streams.claims import abandon_record, claim_record, fingerprint
 from streams.ipallow import client_address
 from streams.ratelimit import RateLimiter
 from streams.reqsign import body_hash
 from views.claims import ClaimsView
 from views.keys import KeysView
 
+logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}\Z")
 USAGE_EVERY_S = 60.0
 PUBLIC = ("/v1/openapi.json",)
@@ -172,19 +174,21 @@ class AuthGate:
         if not changing:
             # A read decides locally (the log tells the other workers about its nonce soon).
             self.claims.book.nonces.remember(key.id, signed.nonce, int(signed.timestamp), now)
-            await self.publisher.publish_buffered([msg])
+            await self._tell(msg)
             return await self._run(request, handler, route, who)
         self.claims.book.expect(who.request_id)
         try:
             await self.publisher.publish([msg])
         except Exception:
             self.claims.book.forget(who.request_id)
+            await self._abandon(who)  # in case the claim went out all the same
             return _refusal(
                 Refusal(503, "unavailable", "the broker is not answering; retry"), who.request_id
             )
         timeout = self.s.auth.claim_timeout_s
         decision = await self.claims.decision(who.request_id, timeout)
         if decision is None:
+            await self._abandon(who)
             return _refusal(
                 Refusal(503, "unavailable", "the claims log is behind; retry"), who.request_id
             )
@@ -206,6 +210,16 @@ class AuthGate:
             return await self._replay(request, route, who, decision.winner, timeout)
         return await self._run(request, handler, route, who, idem)
 
+    async def _abandon(self, who: Caller) -> None:
+        """Tell the log this request will not run, so an idempotency key its late claim may
+        win is not left waiting for an answer that never comes."""
+        rec = abandon_record(who.request_id, who.principal, time.time())
+        msg = Message("auth.claims", who.principal.encode(), orjson.dumps(rec))
+        try:
+            await self.publisher.publish([msg])
+        except Exception as exc:  # the key then stays taken until its TTL: never run twice
+            logger.error("claims: could not abandon request %s: %s", who.request_id, exc)
+
     async def _replay(
         self, request: web.Request, route: Route | None, who: Caller, winner: str, wait_s: float
     ) -> web.StreamResponse:
@@ -224,26 +238,23 @@ class AuthGate:
                 who.request_id,
             )
         status, body, ctype = self.writer.opened(rec)
-        action = route.action if route and route.action else "request.replay"
-        await self.writer.write(
-            [
-                self.writer.entry(
-                    who,
-                    action,
-                    request.match_info.get("id"),
-                    "ok",
-                    status,
-                    {"method": request.method, "path": request.path, "idempotent_replay": True},
-                )
-            ]
-        )
         resp = web.Response(
             body=body,
             status=status,
-            headers={"idempotent-replayed": "true", "bh-request-id": who.request_id},
+            # A first answer may hold a secret (a key's creation): never for caches.
+            headers={
+                "idempotent-replayed": "true",
+                "bh-request-id": who.request_id,
+                "Cache-Control": "no-store",
+            },
         )
         if body:
             resp.content_type = ctype.split(";")[0]
+        action = route.action if route and route.action else "request.replay"
+        detail = {"method": request.method, "path": request.path, "idempotent_replay": True}
+        outcome = "ok" if status < 400 else "error"
+        target = _target(request, resp)
+        await self.writer.write([self.writer.entry(who, action, target, outcome, status, detail)])
         return resp
 
     async def _run(
@@ -301,4 +312,12 @@ class AuthGate:
         if now - self._usage_sent.get(key.id, 0.0) >= USAGE_EVERY_S:
             self._usage_sent[key.id] = now
             usage = orjson.dumps({"key_id": key.id, "at": now})
-            await self.publisher.publish_buffered([Message("keys.usage", key.id.encode(), usage)])
+            await self._tell(Message("keys.usage", key.id.encode(), usage))
+
+    async def _tell(self, msg: Message) -> None:
+        """A record the other workers should have soon, but that this request's answer does
+        not depend on (a read's nonce, a key's last use): a broker away is logged, not a 500."""
+        try:
+            await self.publisher.publish_buffered([msg])
+        except Exception as exc:
+            logger.warning("could not publish to %s: %s", msg.topic, exc)

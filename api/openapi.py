@@ -41,6 +41,14 @@ ERRORS = {
     "413": "body too large",
     "422": "a field refused",
     "429": "rate_limited (see Retry-After)",
+    "500": "internal: a bug, logged",
+    "503": "not_ready or unavailable: nothing was lost, repeat the request",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -87,8 +95,14 @@ def _operation(r: Route, refs: dict[tuple[type[BaseModel], str], dict[str, Any]]
                 "name": "idempotency-key",
                 "in": "header",
                 "required": False,
-                "description": "1 to 64 characters; a repeat within 24 h gets the first answer",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                "description": "1 to 64 visible ASCII characters; a repeat within 24 h gets "
+                "the first answer",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 64,
+                    "pattern": "^[!-~]+$",
+                },
             }
         )
     if r.body is not None:
@@ -105,6 +119,9 @@ def _operation(r: Route, refs: dict[tuple[type[BaseModel], str], dict[str, Any]]
         str(r.status): ok,
         **{c: {**error, "description": d} for c, d in ERRORS.items()},
     }
+    op["responses"]["429"]["headers"] = RETRY_AFTER
+    if r.changes_state:  # 409 idempotency_in_progress says when to try again
+        op["responses"]["409"]["headers"] = RETRY_AFTER
     if r.permission is None:
         op["security"] = []
     else:

@@ -572,17 +572,13 @@ def latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         stack.start_worker()
         stack.wait_ready()
         watched = "0x" + os.urandom(20).hex()
-        body = json.dumps(
-            {"chain": cfg.chain_name, "addresses": [watched], "webhook": {"url": hooks.url}}
-        ).encode()
-        req = urllib.request.Request(
-            cfg.api_url + "/v1/monitors",
-            data=body,
-            method="POST",
-            headers={"content-type": "application/json"},
+        admin = stack.create_admin_key()
+        status, made = admin.call(
+            "POST",
+            "/v1/monitors",
+            {"chain": cfg.chain_name, "addresses": [watched], "webhook": {"url": hooks.url}},
         )
-        with urllib.request.urlopen(req, timeout=60) as r:
-            assert r.status == 201
+        assert status == 201, made
         t = threading.Thread(target=watch_head, daemon=True)
         t.start()
         time.sleep(1.5)

@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,17 +43,6 @@ def account_xpub(account: int) -> str:
     return str(acc.PublicKey().ToExtended())
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return r.status, json.loads(r.read())
-
-
 def derive(n: int) -> dict[str, Any]:
     xpub = account_xpub(0)
     out: dict[str, Any] = {"count": n}
@@ -80,14 +68,14 @@ def assign(n: int, concurrency: int) -> dict[str, Any]:
         stack.start_infra()
         stack.start_worker()
         stack.wait_ready()
-        base = cfg.api_url
-        status, w = post(base + "/v1/wallets", {"chain": "local", "xpub": account_xpub(9)})
+        admin = stack.create_admin_key()
+        status, w = admin.call("POST", "/v1/wallets", {"chain": "local", "xpub": account_xpub(9)})
         assert status == 201, w
-        url = f"{base}/v1/wallets/{w['id']}/addresses"
+        path = f"/v1/wallets/{w['id']}/addresses"
 
         def one(ref: str) -> float:
             t = time.perf_counter()
-            status, a = post(url, {"user_ref": ref})
+            status, a = admin.call("POST", path, {"user_ref": ref})
             assert status == 200, a
             return time.perf_counter() - t
 

@@ -1,4 +1,4 @@
-"""The `blockhook` command: dev, worker."""
+"""The `blockhook` command: dev, worker, backfill, keys, call, wallet."""
 
 from __future__ import annotations
 
@@ -131,6 +131,15 @@ def _keys_group() -> click.Group:
 
 
 main.add_command(_keys_group(), "keys")
+
+
+def _call_command() -> click.Command:
+    from blockhook.call_cmd import call
+
+    return call
+
+
+main.add_command(_call_command(), "call")
 
 
 @main.group()

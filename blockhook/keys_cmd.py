@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from core.errors import ConfigError
 from core.settings import CONFIG_ENV, Settings
 from schemas.access import KeyCreate
 from streams.apikeys import resealed
-from streams.secretbox import box_from_settings, new_master_key
+from streams.secretbox import SecretBoxError, box_from_settings, new_master_key
 from transport.kafkawrite import create_key, write_records
 from views.keys import KeysView
 
@@ -61,12 +62,13 @@ def run_create(
     return asyncio.run(go())
 
 
-def run_reseal(config: str | None) -> int:
-    """Seal every key's secret under the current master key; returns how many changed."""
+def run_reseal(config: str | None) -> tuple[int, list[str]]:
+    """Seal every key's secret under the current master key; returns how many changed and
+    the ids of keys no configured master key opens (they are left as they are)."""
     s = _settings(config)
     box = box_from_settings(s.auth)
 
-    async def go() -> int:
+    async def go() -> tuple[int, list[str]]:
         await ensure_topics(s)
         view = KeysView(s, box)
         await view.start()
@@ -75,12 +77,17 @@ def run_reseal(config: str | None) -> int:
         finally:
             await view.stop()
         out = []
+        unopened = []
         for record in view.records.values():
-            new = resealed(record, box)
+            try:
+                new = resealed(record, box)
+            except SecretBoxError:
+                unopened.append(str(record.get("id")))
+                continue
             if new is not None:
                 out.append((str(new["id"]).encode(), orjson.dumps(new)))
         await write_records(s, "keys", out)
-        return len(out)
+        return len(out), unopened
 
     return asyncio.run(go())
 
@@ -123,10 +130,17 @@ def create(
 def reseal(config: str | None) -> None:
     """Seal every key under the current master key (after a rotation; see docs/security.md)."""
     try:
-        n = run_reseal(config)
+        n, unopened = run_reseal(config)
     except (ConfigError, TimeoutError) as exc:
         raise click.ClickException(str(exc) or "the keys topic did not answer") from None
     click.echo(f"{n} keys resealed")
+    if unopened:
+        click.echo(
+            f"{len(unopened)} keys no configured master key opens (they do not work): "
+            + " ".join(sorted(unopened)),
+            err=True,
+        )
+        sys.exit(1)
 
 
 @keys.command("master-key")

@@ -20,7 +20,7 @@ def check_access(s: Settings) -> None:
     host, _ = s.api_host_port
     if not s.auth.enabled and not is_loopback(host):
         sys.exit(
-            f"error: auth.enabled = false serves the API without keys; refused on {host} "
+            f"error: auth.enabled = false serves the API without keys; refused on {s.api_bind} "
             "(only a loopback api_bind may do that)"
         )
     if s.auth.enabled:

@@ -169,6 +169,14 @@ class Settings(BaseSettings):
             raise ValueError("topic_prefix may hold only letters, digits, '.', '_' and '-'")
         return v
 
+    @field_validator("api_bind")
+    @classmethod
+    def _bind(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or host.endswith(":"):
+            raise ValueError("api_bind is host:port, like 127.0.0.1:8000 or [::1]:8000")
+        return v
+
     @model_validator(mode="after")
     def _unique_chains(self) -> Settings:
         names = [c.name for c in self.chains]
@@ -195,7 +203,7 @@ class Settings(BaseSettings):
     @property
     def api_host_port(self) -> tuple[str, int]:
         host, _, port = self.api_bind.rpartition(":")
-        return host or "127.0.0.1", int(port)
+        return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:

@@ -70,13 +70,14 @@ class DevConfig:
     def rpc_url(self) -> str:
         return self.rpc or f"http://127.0.0.1:{self.anvil_port}"
 
-    def toml(self) -> str:
-        """The worker's settings file."""
+    def toml(self, api_port: int | None = None, data_dir: Path | None = None) -> str:
+        """The worker's settings file (another worker of the same stack: its own API port
+        and data directory)."""
         lines = [
             f'broker = "kafka://127.0.0.1:{self.broker_port}"',
-            f'data_dir = "{self.root / "data"}"',
+            f'data_dir = "{data_dir or self.root / "data"}"',
             f"partitions = {self.partitions}",
-            f'api_bind = "127.0.0.1:{self.api_port}"',
+            f'api_bind = "127.0.0.1:{api_port or self.api_port}"',
             "allow_loopback_webhooks = true",
             "rebalance_timeout_s = 3",
             "session_timeout_s = 10",
@@ -169,14 +170,22 @@ class DevStack:
             raise ConfigError(f"port {self.cfg.api_port} is in use: choose another with --api-port")
         self.worker = procs.start_worker(self.config_path, self.cfg.root / "logs/worker.log")
 
-    def wait_ready(self, timeout_s: float = 120.0) -> None:
+    def start_other_worker(self, name: str, api_port: int) -> subprocess.Popen[bytes]:
+        """Another worker of the same group, with its own API port, data dir and log; the
+        caller stops it (procs.stop) and waits for it with `wait_ready(url=...)`."""
+        c = self.cfg
+        path = c.root / f"blockhook-{name}.toml"
+        path.write_text(c.toml(api_port, c.root / f"data-{name}"))
+        return procs.start_worker(path, c.root / f"logs/worker-{name}.log")
+
+    def wait_ready(self, timeout_s: float = 120.0, url: str | None = None) -> None:
         """Until the API says the worker has its partitions and its view is caught up."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.worker is not None and self.worker.poll() is not None:
                 log = self.cfg.root / "logs/worker.log"
                 raise ConfigError(f"worker exited with {self.worker.returncode}; see {log}")
-            h = healthz(self.cfg.api_url)
+            h = healthz(url or self.cfg.api_url)
             if h and h.get("ready"):
                 return
             time.sleep(0.3)

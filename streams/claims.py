@@ -5,7 +5,9 @@ each of its keys). A state-changing request waits until its own claim comes back
 log, and the fold's decision for it is the same on every worker, because it depends only on
 the order of the log: the first claim of a nonce goes ahead and a later one is a replay; the
 first claim of an idempotency key executes and publishes its answer as a result record, and
-every later claim of that key gets that answer back (or 409 if its request differs)."""
+every later claim of that key gets that answer back (or 409 if its request differs). A
+request that gave up waiting for its decision (and so never ran) abandons its claim, which
+frees a key it may have won."""
 
 from __future__ import annotations
 
@@ -47,6 +49,12 @@ def claim_record(
         "idem": idem,
         "fingerprint": print_,
     }
+
+
+def abandon_record(claim_id: str, principal: str, at: float) -> dict[str, Any]:
+    """A claim whose request gave up before running (its decision came too late): the
+    idempotency key it may have won is free again, so a retry is not stuck."""
+    return {"type": "abandon", "claim": claim_id, "principal": principal, "at": at}
 
 
 def result_record(
@@ -123,6 +131,8 @@ class ClaimBook:
             self._claim(rec)
         elif kind == "result":
             self._result(rec)
+        elif kind == "abandon":
+            self._abandon(rec)
 
     def _claim(self, rec: dict[str, Any]) -> None:
         try:
@@ -162,6 +172,11 @@ class ClaimBook:
         k = self._by_winner.get(str(rec.get("claim")))
         if k is not None and self.slots[k].result is None:
             self.slots[k].result = rec
+
+    def _abandon(self, rec: dict[str, Any]) -> None:
+        k = self._by_winner.get(str(rec.get("claim")))
+        if k is not None and self.slots[k].result is None:
+            self._drop(k)
 
     def _drop(self, k: tuple[str, str]) -> None:
         slot = self.slots.pop(k)

@@ -12,6 +12,7 @@ from dev import procs
 from dev.devstack import DevConfig, DevStack, ExtraChain
 from tests.e2e.flaky_rpc import FlakyRpc
 from tests.e2e.receiver import Receiver
+from tests.e2e.topicscan import TopicScanner
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -73,6 +74,40 @@ def stack(tmp_path_factory: pytest.TempPathFactory, flaky_rpc: FlakyRpc) -> Iter
         yield s
     finally:
         s.stop()
+
+
+SECRET_MARK = b"bhsk_"  # every API key secret starts with it
+
+
+def assert_no_clear_secrets(
+    scanner: TopicScanner, logs: Path, needles: list[bytes] | None = None
+) -> None:
+    """No API key secret on any topic (read from the beginning) or in any log of the stack:
+    by default nothing that starts like one; else none of these exact secrets."""
+    needles = needles or [SECRET_MARK]
+    hits = scanner.scan(needles)
+    assert not hits, f"an API key secret in the clear: {hits[:5]}"
+    assert scanner.records > 0, "the scanner read nothing"
+    for log in sorted(logs.glob("*.log")):
+        text = log.read_bytes()
+        assert not any(n in text for n in needles), f"an API key secret in {log}"
+
+
+@pytest.fixture(scope="session")
+def stack_scanner(stack: DevStack) -> TopicScanner:
+    return TopicScanner(f"127.0.0.1:{stack.cfg.broker_port}")
+
+
+@pytest.fixture(autouse=True)
+def no_clear_secrets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test on the shared stack: read every topic, look for key secrets."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: DevStack = request.getfixturevalue("stack")
+    scanner: TopicScanner = request.getfixturevalue("stack_scanner")
+    yield
+    assert_no_clear_secrets(scanner, stack.cfg.root / "logs")
 
 
 @pytest.fixture()

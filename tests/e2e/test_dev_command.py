@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dev import procs
+from transport.apiclient import ApiClient
 
 pytestmark = pytest.mark.e2e
 
@@ -69,18 +70,35 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
     )
     assert proc.stdout is not None
     lines: list[str] = []
+    pending = b""
     deadline = time.monotonic() + 150
+    ready_line = f"blockhook ready http://127.0.0.1:{api_port}"
     try:
-        while time.monotonic() < deadline:
+        while ready_line not in lines:
+            assert time.monotonic() < deadline, "no ready line: " + "\n".join(lines)
             ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-            if ready:
-                line = proc.stdout.readline().decode()
-                lines.append(line)
-                if line.strip() == f"blockhook ready http://127.0.0.1:{api_port}":
-                    break
-            assert proc.poll() is None, "".join(lines)
-        else:
-            pytest.fail("no ready line: " + "".join(lines))
+            if ready:  # unbuffered: both lines may come in one read
+                pending += os.read(proc.stdout.fileno(), 65536)
+                *done, pending = pending.split(b"\n")
+                lines += [x.decode().strip() for x in done]
+            assert proc.poll() is None, "\n".join(lines)
+        # The admin key line comes before the ready line, and the file holds the same key.
+        admin = [x.split() for x in lines if x.startswith("blockhook admin key ")]
+        assert len(admin) == 1 and lines.index(ready_line) > lines.index(" ".join(admin[0]))
+        key_id, secret = admin[0][3], admin[0][4]
+        key_file = tmp_path / "dev" / "admin-key.json"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        saved = json.loads(key_file.read_text())
+        assert saved == {"key_id": key_id, "secret": secret, "url": f"http://127.0.0.1:{api_port}"}
+        status, _ = ApiClient.from_file(key_file).call("GET", "/v1/monitors")
+        assert status == 200
+        cli = [sys.executable, "-m", "blockhook", "call", "--key-file", str(key_file)]
+        got = subprocess.run([*cli, "GET", "/v1/monitors"], capture_output=True, timeout=60)
+        assert got.returncode == 0 and json.loads(got.stdout)["items"] == [], got
+        got = subprocess.run(
+            [*cli, "GET", "/v1/monitors/mon_none"], capture_output=True, timeout=60
+        )
+        assert got.returncode == 1 and json.loads(got.stdout)["error"]["code"] == "not_found"
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=5) as r:
             assert json.loads(r.read())["status"] == "ok"
         children = descendants(proc.pid)

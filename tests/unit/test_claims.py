@@ -11,6 +11,7 @@ from streams.claims import (
     IDEMPOTENCY_TTL_S,
     ClaimBook,
     Decision,
+    abandon_record,
     claim_record,
     fingerprint,
     result_record,
@@ -104,6 +105,26 @@ def test_first_goes_second_waits_third_replays() -> None:
     book.apply(res)
     assert book.result_of("c1") == res
     assert fold(book, claim("c3", at=T0 + 2)) == Decision("replay", "c1")
+
+
+def test_an_abandoned_winner_frees_its_idem_key() -> None:
+    book = ClaimBook()
+    assert fold(book, claim("c1")) == Decision("go", "c1")  # decided too late: never ran
+    book.apply(abandon_record("c1", "p1", T0 + 15))
+    assert fold(book, claim("c2", at=T0 + 16)) == Decision("go", "c2")
+    book.apply(abandon_record("c1", "p1", T0 + 17))  # a stale one again: c2 keeps the key
+    assert fold(book, claim("c3", at=T0 + 18)) == Decision("wait", "c2")
+
+
+def test_abandoning_after_a_result_or_as_a_loser_changes_nothing() -> None:
+    book = ClaimBook()
+    fold(book, claim("c1"))
+    assert fold(book, claim("c2", at=T0 + 1)) == Decision("wait", "c1")
+    book.apply(abandon_record("c2", "p1", T0 + 2))  # a loser gives up: c1 still holds it
+    assert fold(book, claim("c3", at=T0 + 3)) == Decision("wait", "c1")
+    book.apply(result("c1"))
+    book.apply(abandon_record("c1", "p1", T0 + 4))  # answered: its answer stands
+    assert fold(book, claim("c4", at=T0 + 5)) == Decision("replay", "c1")
 
 
 def test_only_the_first_result_counts() -> None:
