@@ -170,12 +170,12 @@ class AuthGate:
             idem,
             print_,
         )
-        msg = Message("auth.claims", key.principal.encode(), orjson.dumps(rec))
         if not changing:
             # A read decides locally (the log tells the other workers about its nonce soon).
             self.claims.book.nonces.remember(key.id, signed.nonce, int(signed.timestamp), now)
-            await self._tell(msg)
+            await self._tell(Message("auth.nonces", key.principal.encode(), orjson.dumps(rec)))
             return await self._run(request, handler, route, who)
+        msg = Message("auth.claims", key.principal.encode(), orjson.dumps(rec))
         self.claims.book.expect(who.request_id)
         try:
             await self.publisher.publish([msg])

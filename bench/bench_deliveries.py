@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dev import procs  # noqa: E402
+from dev.devstack import write_private  # noqa: E402
 from streams.deliveryjob import pack_jobs  # noqa: E402
+from streams.secretbox import new_master_key  # noqa: E402
 from streams.signing import webhook_headers  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -215,6 +217,8 @@ async def run(args: argparse.Namespace) -> None:
             procs.spawn([sys.executable, "-c", RECEIVER, str(recv_port)], work / "logs/recv.log")
         )
         api_ports = [api_port] + [procs.free_port() for _ in range(args.workers - 1)]
+        master = work / "master.key"
+        write_private(master, new_master_key() + "\n")
         cfgs = []
         for i, port in enumerate(api_ports):
             cfg = work / f"blockhook{i}.toml"
@@ -223,6 +227,7 @@ async def run(args: argparse.Namespace) -> None:
                 f'data_dir = "{work / f"data{i}"}"\npartitions = {args.partitions}\n'
                 f'api_bind = "127.0.0.1:{port}"\nallow_loopback_webhooks = true\n'
                 'rebalance_timeout_s = 3\nsession_timeout_s = 10\nlog_level = "warning"\n'
+                f'[auth]\nmaster_key_file = "{master}"\n'
                 "[retry]\ntimeout_s = 10\n"
             )
             cfgs.append(cfg)
@@ -240,6 +245,8 @@ async def run(args: argparse.Namespace) -> None:
         while time.monotonic() < deadline:
             if all(procs.port_open("127.0.0.1", p) for p in api_ports):
                 break
+            if any(w.poll() is not None for w in started[-args.workers :]):
+                raise SystemExit(f"a worker exited; see {work}/logs/")
             await asyncio.sleep(0.3)
         await asyncio.sleep(3 * args.workers)
         bootstrap = f"127.0.0.1:{broker_port}"

@@ -39,9 +39,10 @@ from blockhook.admin import ensure_topics  # noqa: E402
 from core.settings import ChainSettings, Settings  # noqa: E402
 from dev import chaintools as ct  # noqa: E402
 from dev import procs  # noqa: E402
-from dev.devstack import DevConfig, DevStack  # noqa: E402
+from dev.devstack import DevConfig, DevStack, write_private  # noqa: E402
 from streams.match import partition_for  # noqa: E402
 from streams.normalize import TRANSFER_TOPIC  # noqa: E402
+from streams.secretbox import new_master_key  # noqa: E402
 
 CHAIN = "bench"
 CHAIN_ID = 1
@@ -223,6 +224,8 @@ class EventTap:
 
 def worker_toml(root: Path, broker_port: int, api_port: int) -> str:
     dead_rpc = f"http://127.0.0.1:{procs.free_port()}"  # nothing listens: the follower retries
+    master = root / "master.key"
+    write_private(master, new_master_key() + "\n")
     return "\n".join(
         [
             f'broker = "kafka://127.0.0.1:{broker_port}"',
@@ -231,6 +234,9 @@ def worker_toml(root: Path, broker_port: int, api_port: int) -> str:
             f'api_bind = "127.0.0.1:{api_port}"',
             "rebalance_timeout_s = 3",
             "session_timeout_s = 10",
+            "",
+            "[auth]",
+            f'master_key_file = "{master}"',
             "",
             "[[chains]]",
             f'name = "{CHAIN}"',
@@ -540,11 +546,8 @@ def pct(values: list[float], p: float) -> float:
 
 
 def latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    cfg = DevConfig(
-        root=root,
-        broker_port=procs.free_port(),
-        anvil_port=procs.free_port(),
-        api_port=procs.free_port(),
+    cfg = DevConfig.on_free_ports(
+        root,
         block_time=1,
         poll_interval_s=args.poll_interval,
     )

@@ -27,7 +27,6 @@ if str(REPO) not in sys.path:
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Coins  # noqa: E402
 
 from blockhook.cli_wallet import DeriveJob, run_derive  # noqa: E402
-from dev import procs  # noqa: E402
 from dev.devstack import DevConfig, DevStack  # noqa: E402
 
 MNEMONIC = "test test test test test test test test test test test junk"
@@ -55,11 +54,8 @@ def derive(n: int) -> dict[str, Any]:
 
 def assign(n: int, concurrency: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="bh-bench-wallets-"))
-    cfg = DevConfig(
-        root=root,
-        broker_port=procs.free_port(),
-        anvil_port=procs.free_port(),
-        api_port=procs.free_port(),
+    cfg = DevConfig.on_free_ports(
+        root,
         block_time=1,
     )
     stack = DevStack(cfg)

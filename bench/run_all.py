@@ -1,4 +1,4 @@
-"""Run every benchmark in bench/ (`make bench`): detection, then deliveries when present.
+"""Run every benchmark in bench/ (`make bench`): detection, deliveries, wallets, access control.
 
 Each runs in its own process (own event loop, own embedded broker) with its default arguments;
 run a benchmark file directly to pass options (`--help`). Figures are printed.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_detection.py", "bench_deliveries.py", "bench_wallets.py")
+BENCHMARKS = ("bench_detection.py", "bench_deliveries.py", "bench_wallets.py", "bench_auth.py")
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.errors import ConfigError
 from core.settings import CONFIG_ENV, load_settings
@@ -53,6 +54,17 @@ class DevConfig:
     extra: dict[str, object] = field(default_factory=dict)
     extra_chains: list[ExtraChain] = field(default_factory=list)
     auth: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, root: Path, **settings: Any) -> DevConfig:
+        """A stack in root whose broker, anvil and API take ports nobody uses (tests and
+        benches run beside each other)."""
+        ports = {
+            "broker_port": procs.free_port(),
+            "anvil_port": procs.free_port(),
+            "api_port": procs.free_port(),
+        }
+        return cls(root=root, **{**ports, **settings})
 
     @property
     def master_key_path(self) -> Path:

@@ -70,14 +70,23 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("keys", "internal", True, "key id", "API keys, secrets sealed", 1),
     TopicSpec("keys.usage", "internal", True, "key id", "when a key was last used", 1),
     TopicSpec("audit.requests", "internal", False, "principal", "audit entries to chain", 1),
-    # A day of nonces and idempotency keys, plus an hour; the fold reads it whole at start.
+    # A day of idempotency keys, plus an hour; the fold reads it whole at start.
     TopicSpec(
         "auth.claims",
         "internal",
         False,
         "principal",
-        "request nonces, idempotency claims and first answers (sealed)",
+        "claims of changes (nonce, idempotency key) and first answers (sealed)",
         retention_ms=25 * 3_600_000,
+    ),
+    # Reads' nonces matter for 300 s: a short retention keeps a busy API's start quick.
+    TopicSpec(
+        "auth.nonces",
+        "internal",
+        False,
+        "principal",
+        "nonces of reads, so every worker refuses their replays",
+        retention_ms=15 * 60_000,
     ),
 )
 

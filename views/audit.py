@@ -6,17 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from core.settings import Settings
 from streams.auditchain import GENESIS, Head, Verdict, verify
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
 class AuditView(TopicFold):
     """In-memory fold of the audit topic (one partition, so its order is the chain's)."""
 
     TOPICS = ("audit",)
+    FETCH_MAX_WAIT_MS = 500  # readers of the log can wait half a second for a new record
 
     def __init__(self, s: Settings) -> None:
         super().__init__(s)
@@ -24,9 +23,8 @@ class AuditView(TopicFold):
         self.ids: set[str] = set()
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
-        try:
-            data = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        data = parsed(value)
+        if data is UNREADABLE:
             data = {"unreadable": True}  # kept, so verify names it instead of skipping it
         if not isinstance(data, dict):
             data = {"unreadable": True}

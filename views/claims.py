@@ -8,17 +8,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from core.settings import Settings
 from streams.claims import ClaimBook, Decision
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
 class ClaimsView(TopicFold):
-    """In-memory fold of auth.claims."""
+    """In-memory fold of auth.claims and auth.nonces (the reads' nonces, in the same book)."""
 
-    TOPICS = ("auth.claims",)
+    TOPICS = ("auth.claims", "auth.nonces")
 
     def __init__(self, s: Settings) -> None:
         super().__init__(s)
@@ -26,9 +24,8 @@ class ClaimsView(TopicFold):
         self._expired_at = 0.0
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
-        try:
-            data = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        data = parsed(value)
+        if data is UNREADABLE:
             return
         if isinstance(data, dict):
             self.book.apply(data)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from core.settings import Settings
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
 class DeliveriesView(TopicFold):
@@ -34,9 +34,8 @@ class DeliveriesView(TopicFold):
         self._n = 0
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
-        try:
-            rec = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        rec = parsed(value)
+        if rec is UNREADABLE:
             return
         if isinstance(rec, dict) and value is not None:
             self._keep(rec, value)

@@ -9,12 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-
 from core.settings import Settings
 from streams.apikeys import KeyInfo, key_info, public
 from streams.secretbox import SecretBox, SecretBoxError
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +21,7 @@ class KeysView(TopicFold):
     """In-memory fold of the keys and keys.usage topics."""
 
     TOPICS = ("keys", "keys.usage")
+    FETCH_MAX_WAIT_MS = 500  # a revocation must arrive within 5 s, not within milliseconds
 
     def __init__(self, s: Settings, box: SecretBox) -> None:
         super().__init__(s)
@@ -34,9 +33,8 @@ class KeysView(TopicFold):
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         k = key.decode(errors="replace") if key else ""
-        try:
-            data = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        data = parsed(value)
+        if data is UNREADABLE:
             return
         if topic == self._usage_topic:
             if isinstance(data, dict) and isinstance(data.get("at"), int | float):

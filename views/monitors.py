@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from core.settings import Settings
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
 class MonitorsView(TopicFold):
@@ -27,9 +25,8 @@ class MonitorsView(TopicFold):
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         k = key.decode(errors="replace") if key else ""
-        try:
-            data = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        data = parsed(value)
+        if data is UNREADABLE:
             return
         if topic == self._monitors_topic:
             if data is None:

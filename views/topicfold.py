@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core.settings import Settings
@@ -18,12 +20,30 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+UNREADABLE: Any = object()  # what `parsed` answers for a value that is not JSON
+
+
+def parsed(value: bytes | None) -> Any:
+    """A record's value as JSON: None for a tombstone, UNREADABLE when it is not JSON (a
+    fold skips it: one bad record must not stop a view)."""
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return UNREADABLE
+
+
 class TopicFold:
     """Follows `TOPICS` (names without the prefix) from their beginning; `apply` folds each
-    record. `caught_up` is set after the first empty fetch (high watermarks are not reliable
-    on the embedded broker, so an empty fetch is the sign)."""
+    record. `caught_up` is set after the first empty fetch, or once the fold has reached the
+    end offsets the topics had when it started: on a busy topic (every API request writes a
+    claim) a fetch may never come back empty, and the embedded broker's high watermark can be
+    a batch short, so either sign will do."""
 
     TOPICS: tuple[str, ...] = ()
+    # A fold nobody waits on for long can poll less often: None takes the worker's setting.
+    FETCH_MAX_WAIT_MS: int | None = None
 
     def __init__(self, s: Settings) -> None:
         self.settings = s
@@ -32,6 +52,7 @@ class TopicFold:
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._empty_fetches = 0
+        self._ends: dict[TopicPartition, int] = {}
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         """Fold one record of `topic` (the full name, with the prefix)."""
@@ -61,7 +82,7 @@ class TopicFold:
                 # some way into its wait even when data arrives; but every view polls
                 # without end, so a short wait costs the broker CPU all day. The worker's
                 # own setting is the balance (about 20 ms of latency at the default 100).
-                fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+                fetch_max_wait_ms=self.FETCH_MAX_WAIT_MS or self.settings.fetch_max_wait_ms,
             )
             try:
                 await consumer.start()
@@ -72,6 +93,7 @@ class TopicFold:
                 ]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
+                self._ends = await consumer.end_offsets(tps)
                 return consumer
             except Exception as exc:  # the broker may still be starting
                 logger.warning("%s: cannot start (%s); retrying", type(self).__name__, exc)
@@ -93,8 +115,17 @@ class TopicFold:
             if not batch:
                 self._empty_fetches += 1
                 self.caught_up.set()
+            elif not self.caught_up.is_set() and await self._at_start_ends(consumer):
+                self.caught_up.set()
             async with self._changed:
                 self._changed.notify_all()
+
+    async def _at_start_ends(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether every partition is at least where its end was when the fold started."""
+        for tp, end in self._ends.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
 
     async def sync(self, timeout_s: float) -> bool:
         """Wait until the fold holds everything on the topics when this was called (a fetch

@@ -11,7 +11,7 @@ from core.publish import Message, Publisher
 from core.settings import Settings
 from streams.ledger import Ledger
 from streams.partition import wallet_partition
-from views.topicfold import TopicFold
+from views.topicfold import UNREADABLE, TopicFold, parsed
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,8 @@ class WalletsView(TopicFold):
         """Fold one record of one of the topics (pure apart from self)."""
         name = topic[len(self.settings.topic_prefix) :]
         k = key.decode(errors="replace") if key else ""
-        try:
-            data = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
+        data = parsed(value)
+        if data is UNREADABLE:
             return
         if data is not None and not isinstance(data, dict):
             return

@@ -44,11 +44,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, flaky_rpc: FlakyRpc) -> Iter
     through a dead URL first and then the misbehaving proxy (fail-over and fault tolerance).
     """
     root = tmp_path_factory.mktemp("stack")
-    cfg = DevConfig(
-        root=root,
-        broker_port=procs.free_port(),
-        anvil_port=procs.free_port(),
-        api_port=procs.free_port(),
+    cfg = DevConfig.on_free_ports(
+        root,
         block_time=None,
         confirmations=3,
         finality_depth=16,

@@ -302,7 +302,8 @@ def test_the_signing_example_in_the_docs_works(stack: DevStack) -> None:
     """docs/security.md's 20-line signer, run as a user would copy it."""
     doc = (Path(__file__).resolve().parents[2] / "docs/security.md").read_text()
     code = doc.split("```python\n", 1)[1].split("```", 1)[0]
-    assert len(code.strip().splitlines()) <= 22
+    lines = [x for x in code.splitlines() if x.strip() and not x.startswith("#")]
+    assert len(lines) <= 22, "the docs promise a short example"
     scope: dict[str, Any] = {}
     exec(compile(code, "docs/security.md", "exec"), scope)
     assert stack.admin is not None

@@ -111,3 +111,30 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("auth", "says"),
+    [
+        ("enabled = false", "auth.enabled = false serves the API without keys; refused on"),
+        ("enabled = true", "master key"),
+    ],
+)
+def test_worker_refuses_an_api_without_keys_or_master_key(
+    tmp_path: Path, auth: str, says: str
+) -> None:
+    """`blockhook worker` stops before anything starts: no keyless API off loopback, and no
+    keys without a master key to open them."""
+    port = procs.free_port()
+    config = tmp_path / "worker.toml"
+    config.write_text(f'api_bind = "0.0.0.0:{port}"\n\n[auth]\n{auth}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOCKHOOK_")}
+    got = subprocess.run(
+        [sys.executable, "-m", "blockhook", "worker", "--config", str(config)],
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
+    assert got.returncode == 1, got
+    assert says in got.stderr.decode(), got.stderr
+    assert not procs.port_open("127.0.0.1", port)

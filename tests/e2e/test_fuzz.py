@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.case import Case
 
-from dev import procs
 from dev.devstack import DevConfig, DevStack, healthz
 from streams.reqsign import sign_headers
 from tests.e2e.conftest import assert_no_clear_secrets
@@ -30,11 +29,8 @@ MINTED: list[str] = []  # every key secret made on the fuzz stack
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     root = tmp_path_factory.mktemp("fuzz")
-    cfg = DevConfig(
-        root=root,
-        broker_port=procs.free_port(),
-        anvil_port=procs.free_port(),
-        api_port=procs.free_port(),
+    cfg = DevConfig.on_free_ports(
+        root,
         block_time=None,
         auth={"rate_limit_per_s": 10000, "rate_limit_burst": 10000},
     )
