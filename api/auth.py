@@ -18,14 +18,14 @@ from aiohttp import web
 
 from api.audit_writer import AuditWriter, Caller
 from api.http import Handler, answer, error_response
-from api.routes import Route, route_of
+from api.routes import CHANGING, Route, route_of
 from core.publish import Message, Publisher
 from core.settings import Settings
 from schemas.access import KEY_ID
 from streams.apikeys import KeyInfo, parse_rules
 from streams.authcheck import REPLAYED, Refusal, Signed, authenticate, authorize, signed_headers
 from streams.claims import abandon_record, claim_record, fingerprint
-from streams.ipallow import client_address
+from streams.ipallow import Address, client_address
 from streams.ratelimit import RateLimiter
 from streams.reqsign import body_hash
 from views.claims import ClaimsView
@@ -81,15 +81,13 @@ class AuthGate:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not protected(request.path):
-            return await handler(request)
+        if not protected(request.path) or not self.s.auth.enabled:
+            return await handler(request)  # (access control off: loopback only, no audit)
         request_id = secrets.token_hex(12)
         forwarded = request.headers.getall("X-Forwarded-For", [])
         client = client_address(request.remote, forwarded, self.trusted)
         ip = str(client) if client is not None else None
         route = route_of(request)
-        if not self.s.auth.enabled:  # loopback experiments only; nothing to audit
-            return await handler(request)
         signed = signed_headers(request.headers)
         key_hint = signed.key_id if isinstance(signed, Signed) else request.headers.get("bh-key")
         key = self.keys.get(key_hint) if self.keys is not None and key_hint else None
@@ -109,22 +107,22 @@ class AuthGate:
             )
         now = time.time()
         refusal = authenticate(signed, key, request.method, request.raw_path, body, now)
-        if refusal is None and key is not None:
+        if refusal is None:
+            assert key is not None  # authenticate refuses an unknown key
             refusal = self._authorize(key, signed, client, route, now)
-        if refusal is not None or key is None:
-            return await self.refuse(
-                request, route, who, refusal or Refusal(401, "unauthenticated", "unknown key")
-            )
+        if refusal is not None:
+            return await self.refuse(request, route, who, refusal)
+        assert key is not None
         await self._note_use(key, now)
         return await self._claimed(request, handler, route, who, key, signed, body, now)
 
     def _authorize(
-        self, key: KeyInfo, signed: Signed, client: object, route: Route | None, now: float
+        self, key: KeyInfo, signed: Signed, client: Address | None, route: Route | None, now: float
     ) -> Refusal | None:
         assert self.claims is not None
         if self.claims.book.nonces.seen(key.id, signed.nonce, now):
             return REPLAYED
-        refusal = authorize(key, client, route.permission if route else None)  # type: ignore[arg-type]
+        refusal = authorize(key, client, route.permission if route else None)
         if refusal is not None:
             return refusal
         wait = self.limiter.take(key.id, now)
@@ -145,7 +143,7 @@ class AuthGate:
     ) -> web.StreamResponse:
         """Put the request's claim on the log; go on as the log decides."""
         assert self.claims is not None
-        changing = request.method in ("POST", "PATCH", "PUT", "DELETE")
+        changing = request.method in CHANGING
         idem = request.headers.get("idempotency-key") if changing else None
         if idem is not None and not IDEMPOTENCY_KEY.match(idem):
             return await self.refuse(
@@ -269,7 +267,7 @@ class AuthGate:
         broker before the answer goes out."""
         resp = await answer(request, handler)
         resp.headers["bh-request-id"] = who.request_id
-        if request.method not in ("POST", "PATCH", "PUT", "DELETE"):
+        if request.method not in CHANGING:
             return resp
         status = resp.status
         outcome = "ok" if status < 400 else "error"

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from api.http import Handler
 
+CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})  # methods that change something
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -45,7 +47,7 @@ class Route:
 
     @property
     def changes_state(self) -> bool:
-        return self.method in ("POST", "PATCH", "PUT", "DELETE")
+        return self.method in CHANGING
 
 
 ROUTES = web.AppKey("routes", dict[tuple[str, str], Route])
