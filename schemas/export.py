@@ -15,6 +15,7 @@ from schemas.delivery import DeadLetter
 from schemas.event import Event
 from schemas.monitor import Monitor
 from schemas.wallet import Wallet
+from schemas.withdrawal import Withdrawal, WithdrawalEvent
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 HERE = Path(__file__).resolve().parent
@@ -28,9 +29,10 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
     ),
     "event.schema.json": (
         "events",
-        "An event (docs/interface.md, Events), keyed by the watched address; the same JSON is "
-        "the body of the webhook.",
-        Event,
+        "An event (docs/interface.md, Events): a transfer's, keyed by the watched address, or "
+        "a withdrawal's (docs/withdrawals.md), keyed by withdrawal id; the same JSON is the "
+        "body of the webhook.",
+        TypeAdapter(Event | WithdrawalEvent),
     ),
     "block.schema.json": (
         "blocks",
@@ -48,6 +50,11 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
         "wallets",
         "A wallet (an account-level extended public key, never a private key), keyed by its id.",
         Wallet,
+    ),
+    "withdrawal.schema.json": (
+        "withdrawals",
+        "The latest record of a withdrawal, keyed by its id (compacted).",
+        Withdrawal,
     ),
     "audit.schema.json": (
         "audit",

@@ -39,7 +39,7 @@ class Deposit:
     """What the ledger knows of one incoming transfer to a wallet's address."""
 
     wallet_id: str
-    user_ref: str
+    user_ref: str | None
     address: str
     asset: dict[str, Any]
     amount: int
@@ -50,24 +50,50 @@ class Deposit:
     confirmations: int = 0
 
 
+BalanceKey = tuple[str, str | None, AssetKey]  # wallet_id, user_ref (None: the treasury), asset
+
+
+@dataclass
+class Outgoing:
+    """What the ledger knows of one transfer out of a wallet's address."""
+
+    key: BalanceKey
+    amount: int
+    state: str = "seen"  # seen | confirmed | reverted
+
+
 @dataclass
 class Ledger:
-    """Confirmed minus reverted deposits per (wallet_id, user_ref, asset); pure fold."""
+    """Confirmed balances per (wallet_id, user_ref, asset): what each address received minus
+    what it sent, minus the fees of the withdrawals it paid for; a pure fold of the events
+    and withdrawals topics. The treasury of a signer wallet has user_ref None."""
 
     seen_ids: set[str] = field(default_factory=set)
     deposits: dict[str, Deposit] = field(default_factory=dict)
-    balances: dict[tuple[str, str, AssetKey], int] = field(default_factory=dict)
+    outgoing: dict[str, Outgoing] = field(default_factory=dict)
+    balances: dict[BalanceKey, int] = field(default_factory=dict)
     assets: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)
     by_address: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # withdrawal id → the balance and the fee taken for its mined transaction
+    fees: dict[str, tuple[BalanceKey, int]] = field(default_factory=dict)
+    # (chain, tx hash) of the confirmed transfers out: a withdrawal's amount stays reserved
+    # until its own transfer out is counted here
+    sent_txs: set[tuple[str, str]] = field(default_factory=set)
+
+    def _add(self, bk: BalanceKey, amount: int) -> None:
+        self.balances[bk] = self.balances.get(bk, 0) + amount
 
     def apply(self, ev: dict[str, Any], ts_ms: int) -> bool:
-        """Fold one event; False when it is ignored (duplicate, not a deposit to a wallet)."""
+        """Fold one event; False when it is ignored (duplicate, not a wallet's transfer)."""
         eid = ev.get("id")
         if not isinstance(eid, str) or eid in self.seen_ids:
             return False
         self.seen_ids.add(eid)
         wallet_id, user_ref = ev.get("wallet_id"), ev.get("user_ref")
-        if not wallet_id or user_ref is None or ev.get("direction") != "in":
+        direction = ev.get("direction")
+        if not wallet_id or direction not in ("in", "out"):
+            return False
+        if user_ref is not None and not isinstance(user_ref, str):
             return False
         asset = ev.get("asset")
         if not isinstance(asset, dict):
@@ -76,12 +102,17 @@ class Ledger:
             amount = int(ev["amount"])
         except (KeyError, TypeError, ValueError):
             return False
+        ak = asset_key(asset)
+        self.assets.setdefault(ak, asset)
+        bk: BalanceKey = (str(wallet_id), user_ref, ak)
+        if direction == "out":
+            return self._apply_out(ev, bk, amount)
         tk = transfer_key(ev)
         d = self.deposits.get(tk)
         if d is None:
             d = Deposit(
                 wallet_id=str(wallet_id),
-                user_ref=str(user_ref),
+                user_ref=user_ref,
                 address=str(ev.get("to")),
                 asset=asset,
                 amount=amount,
@@ -91,19 +122,61 @@ class Ledger:
             )
             self.deposits[tk] = d
             self.by_address.setdefault((d.address, str(ev.get("chain"))), []).append(tk)
-        ak = asset_key(asset)
-        self.assets.setdefault(ak, asset)
-        bk = (d.wallet_id, d.user_ref, ak)
         etype = ev.get("type")
         d.confirmations = max(d.confirmations, int(ev.get("confirmations") or 0))
         if etype == "transfer.confirmed" and d.state != "confirmed":
             d.state = "confirmed"
-            self.balances[bk] = self.balances.get(bk, 0) + d.amount
+            self._add(bk, d.amount)
         elif etype == "transfer.reverted":
             if d.state == "confirmed":
-                self.balances[bk] = self.balances.get(bk, 0) - d.amount
+                self._add(bk, -d.amount)
             d.state = "reverted"
         return True
+
+    def _apply_out(self, ev: dict[str, Any], bk: BalanceKey, amount: int) -> bool:
+        """A transfer out: taken from the balance once confirmed, given back if reverted."""
+        tk = transfer_key(ev)
+        o = self.outgoing.setdefault(tk, Outgoing(bk, amount))
+        etype = ev.get("type")
+        sent = (str(ev.get("chain")), str(ev.get("tx_hash")))
+        if etype == "transfer.confirmed" and o.state != "confirmed":
+            o.state = "confirmed"
+            self._add(o.key, -o.amount)
+            self.sent_txs.add(sent)
+        elif etype == "transfer.reverted":
+            if o.state == "confirmed":
+                self._add(o.key, o.amount)
+                self.sent_txs.discard(sent)
+            o.state = "reverted"
+        return True
+
+    def apply_withdrawal(self, rec: dict[str, Any]) -> None:
+        """The fee of a withdrawal's mined transaction (confirmed, or reverted on chain: a
+        reverted transaction pays its fee too) comes off its source's native balance; a
+        reorg that takes it out of its block gives it back until it is mined again."""
+        wid, wallet_id = rec.get("id"), rec.get("wallet_id")
+        if not isinstance(wid, str) or not isinstance(wallet_id, str):
+            return
+        old = self.fees.pop(wid, None)
+        if old is not None:
+            self._add(old[0], old[1])
+        fee = rec.get("fee")
+        if rec.get("status") not in ("confirmed", "failed") or fee is None:
+            return
+        try:
+            amount = int(fee)
+        except (TypeError, ValueError):
+            return
+        native = {"kind": "native", "contract": None, "token_id": None}
+        ak = asset_key(native)
+        self.assets.setdefault(ak, native)
+        bk: BalanceKey = (wallet_id, rec.get("user_ref"), ak)
+        self.fees[wid] = (bk, amount)
+        self._add(bk, -amount)
+
+    def balance(self, wallet_id: str, user_ref: str | None, asset: dict[str, Any]) -> int:
+        """The confirmed balance of one source and asset."""
+        return self.balances.get((wallet_id, user_ref, asset_key(asset)), 0)
 
     def items(self, wallet_id: str | None, user_ref: str | None) -> list[dict[str, Any]]:
         """Balances (amounts as decimal strings of base units), sorted."""
@@ -136,8 +209,8 @@ def _ak_sort(ak: AssetKey) -> tuple[str, str, str]:
     return (ak[0], ak[1] or "", ak[2] or "")
 
 
-def _sort(k: tuple[str, str, AssetKey]) -> tuple[str, str, tuple[str, str, str]]:
-    return (k[0], k[1], _ak_sort(k[2]))
+def _sort(k: BalanceKey) -> tuple[str, int, str, tuple[str, str, str]]:
+    return (k[0], k[1] is not None, k[1] or "", _ak_sort(k[2]))
 
 
 def session_status(session: dict[str, Any], ledger: Ledger, now_ms: int) -> dict[str, Any]:

@@ -55,6 +55,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("events", "contract", False, "watched address", "event JSON"),
     TopicSpec("deliveries.dlq", "contract", False, "event id", "event and its attempts"),
     TopicSpec("audit", "contract", False, "principal", "audit record, hash-chained", 1),
+    TopicSpec("withdrawals", "contract", True, "withdrawal id", "latest withdrawal record"),
     # Internal: the pipeline's own streams; free to change between versions.
     TopicSpec("follower", "internal", False, "chain name", "ticks that drive the followers"),
     TopicSpec("backfill", "internal", False, "chain name", "block ranges to re-scan"),
@@ -70,6 +71,36 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("keys", "internal", True, "key id", "API keys, secrets sealed", 1),
     TopicSpec("keys.usage", "internal", True, "key id", "when a key was last used", 1),
     TopicSpec("audit.requests", "internal", False, "principal", "audit entries to chain", 1),
+    TopicSpec(
+        "withdrawals.commands",
+        "internal",
+        False,
+        "chain:sender",
+        "withdrawal commands; the partition of the sender owns its nonces",
+    ),
+    TopicSpec("withdrawals.batches", "internal", True, "batch id", "latest batch record"),
+    TopicSpec(
+        "withdrawals.decisions",
+        "internal",
+        False,
+        "command id",
+        "what each command did, for the API that waits on it",
+        retention_ms=3_600_000,
+    ),
+    TopicSpec(
+        "withdrawals.signing",
+        "internal",
+        True,
+        "signing request id",
+        "signing requests waiting for the signer, null once answered",
+    ),
+    TopicSpec(
+        "withdrawals.txs",
+        "internal",
+        True,
+        "withdrawal id",
+        "the signed transaction, kept before it is broadcast",
+    ),
     # A day of idempotency keys, plus an hour; the fold reads it whole at start.
     TopicSpec(
         "auth.claims",

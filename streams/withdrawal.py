@@ -48,6 +48,7 @@ PUBLIC = (
     "batch_id",
     "chain",
     "from",
+    "user_ref",
     "to",
     "asset",
     "amount",
@@ -256,4 +257,104 @@ def event(rec: dict[str, Any], etype: str, at: str) -> dict[str, Any]:
         "withdrawal_id": wid,
         **body,
         "occurred_at": at,
+    }
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def withdrawal_id(principal: str, idempotency_key: str) -> str:
+    """wdr_<hex> from who asked and their idempotency key: a repeated request (on any
+    worker, or replayed from the topic) names the same withdrawal and folds to nothing new."""
+    return "wdr_" + _digest("withdrawal", principal, idempotency_key)
+
+
+def batch_id(principal: str, idempotency_key: str) -> str:
+    """wbt_<hex>, as withdrawal_id."""
+    return "wbt_" + _digest("batch", principal, idempotency_key)
+
+
+def item_id(batch: str, index: int) -> str:
+    """The id of a batch's item at `index`."""
+    return "wdr_" + _digest("item", batch, str(index))
+
+
+def new_withdrawal(
+    *,
+    wid: str,
+    wallet_id: str,
+    chain: str,
+    sender: str,
+    user_ref: str | None,
+    path: str,
+    to: str,
+    asset: dict[str, Any],
+    amount: int,
+    requested_by: str,
+    required: int,
+    at: str,
+    external_id: str | None = None,
+    note: str | None = None,
+    batch: str | None = None,
+) -> dict[str, Any]:
+    """The record of a new withdrawal, waiting for approvals. `path` (the key that pays,
+    for the signer) stays in the agent's record."""
+    return {
+        "id": wid,
+        "wallet_id": wallet_id,
+        "batch_id": batch,
+        "chain": chain,
+        "from": sender,
+        "user_ref": user_ref,
+        "to": to,
+        "asset": asset,
+        "amount": str(amount),
+        "status": PENDING,
+        "requested_by": requested_by,
+        "approvals_required": approvals_required(required),
+        "approvals": [],
+        "rejected_by": None,
+        "reason": None,
+        "nonce": None,
+        "tx_hash": None,
+        "confirmations": 0,
+        "fee": None,
+        "error": None,
+        "external_id": external_id,
+        "note": note,
+        "created_at": at,
+        "updated_at": at,
+        "path": path,
+    }
+
+
+def new_batch(
+    *,
+    bid: str,
+    wallet_id: str,
+    chain: str,
+    sender: str,
+    requested_by: str,
+    required: int,
+    at: str,
+    item_ids: list[str],
+    external_id: str | None = None,
+) -> dict[str, Any]:
+    """The record of a new batch (its items are withdrawals with its batch_id)."""
+    return {
+        "id": bid,
+        "wallet_id": wallet_id,
+        "chain": chain,
+        "from": sender,
+        "status": PENDING,
+        "requested_by": requested_by,
+        "approvals_required": approvals_required(required),
+        "approvals": [],
+        "rejected_by": None,
+        "reason": None,
+        "external_id": external_id,
+        "created_at": at,
+        "updated_at": at,
+        "item_ids": item_ids,
     }

@@ -203,6 +203,7 @@ def test_checked_in_schemas_are_what_export_produces() -> None:
         "block.schema.json",
         "deliveries.dlq.schema.json",
         "wallet.schema.json",
+        "withdrawal.schema.json",
         "audit.schema.json",
     }
     for name, doc in docs.items():
@@ -231,12 +232,17 @@ def test_block_schema_is_one_of_block_reorg_and_watch() -> None:
 
 def test_event_schema_has_the_contract_fields() -> None:
     doc = export.documents()["event.schema.json"]
-    assert list(doc["properties"]) == CONTRACT_EVENT_FIELDS
-    assert doc["required"] == CONTRACT_EVENT_FIELDS
-    assert doc["additionalProperties"] is False
+    assert [b["$ref"] for b in doc["anyOf"]] == ["#/$defs/Event", "#/$defs/WithdrawalEvent"]
+    transfer = doc["$defs"]["Event"]
+    assert list(transfer["properties"]) == CONTRACT_EVENT_FIELDS
+    assert transfer["required"] == CONTRACT_EVENT_FIELDS
+    assert transfer["additionalProperties"] is False
     assert list(doc["$defs"]["EventAsset"]["properties"]) == CONTRACT_ASSET_FIELDS
-    assert doc["properties"]["type"]["enum"] == EVENT_TYPES
-    assert doc["properties"]["amount"]["type"] == "string"
+    assert transfer["properties"]["type"]["enum"] == EVENT_TYPES
+    assert transfer["properties"]["amount"]["type"] == "string"
+    wdr = doc["$defs"]["WithdrawalEvent"]
+    assert wdr["additionalProperties"] is False and wdr["properties"]["amount"]["type"] == "string"
+    assert {"withdrawal_id", "type", "occurred_at", "id"} <= set(wdr["required"])
 
 
 # Events

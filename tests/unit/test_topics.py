@@ -10,7 +10,7 @@ from streams.retry import TIERS_S, tier_topic_name
 from streams.topicspecs import BY_NAME, TOPICS, spec
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = {"monitors", "wallets", "blocks", "events", "deliveries.dlq", "audit"}
+CONTRACT = {"monitors", "wallets", "blocks", "events", "deliveries.dlq", "audit", "withdrawals"}
 
 
 def test_names_are_unique_and_the_contract_topics_are_marked() -> None:

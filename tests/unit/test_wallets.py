@@ -25,7 +25,7 @@ def ev(
     monitor: str = "mon_a",
     asset: dict[str, Any] = NATIVE,
     tx: str = "0xt1",
-    user: str = "alice",
+    user: str | None = "alice",
     direction: str = "in",
 ) -> dict[str, Any]:
     return {
@@ -48,7 +48,7 @@ def ev(
     }
 
 
-def bal(led: Ledger) -> dict[tuple[str, str], str]:
+def bal(led: Ledger) -> dict[tuple[str | None, str], str]:
     return {(i["user_ref"], i["asset"]["kind"]): i["amount"] for i in led.items("wal_1", None)}
 
 
@@ -61,7 +61,7 @@ def test_confirmed_minus_reverted_deduplicated_across_monitors() -> None:
     led.apply(ev("transfer.confirmed", "e3", monitor="mon_b"), 3)  # another monitor
     led.apply(ev("transfer.confirmed", "e4", asset=TST, amount=7), 3)
     led.apply(ev("transfer.confirmed", "e5", tx="0xt2", amount=1, user="bob"), 3)
-    led.apply(ev("transfer.confirmed", "e6", tx="0xt3", amount=99, direction="out"), 3)
+    led.apply(ev("transfer.seen", "e6", tx="0xt3", amount=99, direction="out"), 3)
     assert bal(led) == {("alice", "native"): "10", ("alice", "erc20"): "7", ("bob", "native"): "1"}
     led.apply(ev("transfer.reverted", "e7"), 4)
     led.apply(ev("transfer.reverted", "e8", monitor="mon_b"), 4)
@@ -72,6 +72,37 @@ def test_confirmed_minus_reverted_deduplicated_across_monitors() -> None:
     totals = {t["asset"]["kind"]: t["amount"] for t in led.totals("wal_1")}
     assert totals == {"native": "11", "erc20": "7"}
     assert [i["user_ref"] for i in led.items(None, "bob")] == ["bob"]
+
+
+def test_what_leaves_counts_once_confirmed_and_comes_back_on_revert() -> None:
+    led = Ledger()
+    led.apply(ev("transfer.confirmed", "e1", amount=100, user=None), 1)
+    out: dict[str, Any] = {"tx": "0xw1", "amount": 30, "user": None, "direction": "out"}
+    led.apply(ev("transfer.seen", "o1", **out), 2)
+    assert bal(led) == {(None, "native"): "100"}
+    assert ("local", "0xw1") not in led.sent_txs
+    led.apply(ev("transfer.confirmed", "o2", **out), 3)
+    led.apply(ev("transfer.confirmed", "o3", monitor="mon_b", **out), 3)
+    assert bal(led) == {(None, "native"): "70"} and ("local", "0xw1") in led.sent_txs
+    led.apply(ev("transfer.reverted", "o4", **out), 4)
+    assert bal(led) == {(None, "native"): "100"} and ("local", "0xw1") not in led.sent_txs
+
+
+def test_withdrawal_fees_come_off_the_native_balance_once() -> None:
+    led = Ledger()
+    led.apply(ev("transfer.confirmed", "e1", amount=100, user=None), 1)
+    w = {"id": "wdr_1", "wallet_id": "wal_1", "user_ref": None, "status": "broadcast", "fee": None}
+    led.apply_withdrawal(w)
+    assert led.balance("wal_1", None, NATIVE) == 100
+    mined = {**w, "status": "confirmed", "fee": "21"}
+    led.apply_withdrawal(mined)
+    led.apply_withdrawal(mined)  # the record again (compacted topic, a restart)
+    assert led.balance("wal_1", None, NATIVE) == 79
+    led.apply_withdrawal({**w, "fee": None})  # a reorg took it out of its block
+    assert led.balance("wal_1", None, NATIVE) == 100
+    led.apply_withdrawal({**w, "status": "failed", "fee": "30"})  # mined again, reverted
+    assert led.balance("wal_1", None, NATIVE) == 70
+    assert [i["user_ref"] for i in led.items("wal_1", None)] == [None]
 
 
 def session(amount: str | None, created: int = 0, expires: int = 10_000) -> dict[str, Any]:

@@ -198,3 +198,52 @@ def test_no_sequence_approves_a_batch_item_short_of_four_eyes(
             if i["status"] == w.APPROVED:
                 assert len(w.distinct_approvers(i)) >= max(2, required)
                 assert b["status"] == w.APPROVED
+
+
+def test_records_and_events_match_the_published_schemas() -> None:
+    from schemas.withdrawal import Withdrawal, WithdrawalEvent
+
+    wid = w.withdrawal_id("alice", "idem-1")
+    assert wid == w.withdrawal_id("alice", "idem-1") != w.withdrawal_id("bob", "idem-1")
+    r = w.new_withdrawal(
+        wid=wid,
+        wallet_id="wal_1",
+        chain="local",
+        sender="0x" + "11" * 20,
+        user_ref=None,
+        path="m/44'/60'/0'/1/0",
+        to="0x" + "22" * 20,
+        asset={
+            "kind": "native",
+            "contract": None,
+            "symbol": "ETH",
+            "decimals": 18,
+            "token_id": None,
+        },
+        amount=10**18,
+        requested_by="alice",
+        required=1,
+        at=AT,
+    )
+    assert r["approvals_required"] == 2 and r["amount"] == "1000000000000000000"
+    Withdrawal.model_validate(w.public(r), strict=False)
+    for step in (
+        w.approve(r, "bob", AT),
+        w.approve(w.approve(r, "bob", AT).record or {}, "carol", AT),
+    ):
+        assert step.record is not None
+        WithdrawalEvent.model_validate(
+            w.event(step.record, "withdrawal.approved", AT), strict=False
+        )
+    assert "path" not in w.public(r)
+    b = w.new_batch(
+        bid=w.batch_id("alice", "idem-1"),
+        wallet_id="wal_1",
+        chain="local",
+        sender="0x" + "11" * 20,
+        requested_by="alice",
+        required=2,
+        at=AT,
+        item_ids=[w.item_id("wbt_1", i) for i in range(2)],
+    )
+    assert w.public_batch(b, [r])["items"][0]["id"] == wid
