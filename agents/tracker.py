@@ -22,7 +22,7 @@ from faust_app.tables import (
     watch_lists_table,
 )
 from faust_app.topics import transfers_topic
-from streams.deliveryjob import delivery_job, pack_jobs
+from streams.deliveryjob import delivery_job, pack_jobs, withdrawal_jobs
 from streams.match import match, watch_key
 from streams.records import Match, MonitorCfg, Owner
 from streams.segments import Segments
@@ -184,6 +184,22 @@ async def _emit(emits: list[Emit]) -> None:
     await publisher.publish_buffered(Message("deliveries", None, v, p) for p, v in packed)
 
 
+async def _emit_withdrawal(p: int, rec: dict[str, Any]) -> None:
+    """A withdrawal event from the withdrawals agent: to the events topic (keyed by
+    withdrawal id) and to the webhooks of the monitors whose wallet_ids hold its wallet."""
+    ev = rec["event"]
+    raw = wallet_monitors_table.get(wallet_key(p, str(ev["wallet_id"])))
+    view = PartitionView(p)
+    cfgs = [c for c in (view.cfg(m) for m in (orjson.loads(raw) if raw else [])) if c]
+    jobs = [(mid, orjson.dumps(job)) for mid, job in withdrawal_jobs(ev, cfgs)]
+    metrics.EVENTS.labels(type=ev["type"]).inc()
+    await publisher.publish_buffered(
+        [Message("events", str(ev["withdrawal_id"]).encode(), orjson.dumps(ev))]
+    )
+    packed = pack_jobs(jobs, settings.partitions)
+    await publisher.publish_buffered(Message("deliveries", None, v, p) for p, v in packed)
+
+
 def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emit]:
     """Fold one block, backfilled block or reorg marker into the chain's state."""
     view = PartitionView(p)
@@ -243,6 +259,8 @@ async def _fold_records(p: int, records: list[Any]) -> None:
                 apply([plan_owner(rec)])
             elif kind == "watch":
                 _apply_watch(p, rec)
+            elif kind == "wevent":
+                await _emit_withdrawal(p, rec)
             elif kind in ("block", "reorg", "backfill"):
                 chain = str(rec["chain"])
                 state = _load_state(p, chain)

@@ -20,7 +20,14 @@ from typing import Any
 
 import orjson
 
-from chain.hd import Deriver, InvalidChild, XpubError, parse_account_xpub
+from chain.hd import (
+    Deriver,
+    InvalidChild,
+    XpubError,
+    parse_account_xpub,
+    treasury_address,
+    treasury_path,
+)
 from core import metrics
 from core.publish import Message
 from faust_app import app, publisher, settings
@@ -65,10 +72,48 @@ def parse_request(value: bytes) -> dict[str, Any]:
     req = orjson.loads(value)
     if not isinstance(req, dict):
         raise ValueError("request is not a JSON object")
-    for f in ("wallet_id", "user_ref", "chain", "xpub"):
+    fields = (
+        ("wallet_id", "chain", "xpub")
+        if req.get("treasury")
+        else ("wallet_id", "user_ref", "chain", "xpub")
+    )
+    for f in fields:
         if not isinstance(req.get(f), str) or not req[f]:
             raise ValueError(f"request without {f}")
     return req
+
+
+async def watch_address(chain: str, address: str, wallet_id: str, user_ref: str | None) -> None:
+    """The address's owner on its transfers partition, then the decode filter's marker,
+    both acknowledged: every block published afterwards is matched to it."""
+    owner = {
+        "t": "owner",
+        "chain": chain,
+        "address": address,
+        "wallet_id": wallet_id,
+        "user_ref": user_ref,
+    }
+    p = partition_for(chain, address, settings.partitions)
+    await publisher.publish([Message("transfers", address.encode(), orjson.dumps(owner), p)])
+    await publisher.publish(
+        Message("blocks", chain.encode(), orjson.dumps(m)) for m in marker_chunks(chain, [address])
+    )
+
+
+async def watch_treasury(req: dict[str, Any], deriver: Deriver) -> None:
+    """A signer wallet's treasury: watched (user_ref null), then announced."""
+    address = treasury_address(deriver.key)
+    await watch_address(req["chain"], address, req["wallet_id"], None)
+    record = {
+        "wallet_id": req["wallet_id"],
+        "user_ref": None,
+        "chain": req["chain"],
+        "address": address,
+        "path": treasury_path(deriver.key),
+        "treasury": True,
+    }
+    key = f"{req['wallet_id']}|treasury".encode()
+    await publisher.publish([Message("wallets.addresses", key, orjson.dumps(record))])
 
 
 @app.agent(wallet_requests_topic)
@@ -77,27 +122,16 @@ async def allocate(stream: Any) -> None:
     async for event in stream.events():
         try:
             req = parse_request(event.value)
-            wallet_id, user_ref, chain = req["wallet_id"], req["user_ref"], req["chain"]
-            deriver = _deriver(wallet_id, req["xpub"])
+            deriver = _deriver(req["wallet_id"], req["xpub"])
         except (ValueError, XpubError) as exc:  # includes JSON errors
             logger.error("bad address request skipped: %s", exc)
             continue
+        if req.get("treasury"):
+            await watch_treasury(req, deriver)
+            continue
+        wallet_id, user_ref, chain = req["wallet_id"], req["user_ref"], req["chain"]
         index, address = allocate_index(wallet_id, user_ref, deriver)
-        owner = {
-            "t": "owner",
-            "chain": chain,
-            "address": address,
-            "wallet_id": wallet_id,
-            "user_ref": user_ref,
-        }
-        p = partition_for(chain, address, settings.partitions)
-        await publisher.publish([Message("transfers", address.encode(), orjson.dumps(owner), p)])
-        # The decode stage's filter learns the address in order with the blocks (before the
-        # API can answer, so every block published after the answer is matched).
-        await publisher.publish(
-            Message("blocks", chain.encode(), orjson.dumps(m))
-            for m in marker_chunks(chain, [address])
-        )
+        await watch_address(chain, address, wallet_id, user_ref)
         assignment = {
             "wallet_id": wallet_id,
             "user_ref": user_ref,

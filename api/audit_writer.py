@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from core.publish import Message, Publisher
 from core.timefmt import iso_utc
@@ -32,6 +33,25 @@ class Caller:
     principal: str
     key_id: str | None
     ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a handler acts for: the gate puts it on the request; `anonymous` with access
+    control off."""
+
+    name: str
+    key_id: str | None
+    roles: frozenset[str]
+
+
+ANONYMOUS = Principal("anonymous", None, frozenset())
+PRINCIPAL = web.RequestKey("bh.principal", Principal)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The principal the gate found for this request."""
+    return request.get(PRINCIPAL) or ANONYMOUS
 
 
 @dataclass

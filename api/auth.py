@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from api.audit_writer import AuditWriter, Caller
+from api.audit_writer import PRINCIPAL, AuditWriter, Caller, Principal
 from api.http import Handler, answer, error_response
 from api.routes import CHANGING, Route, route_of
 from core.publish import Message, Publisher
@@ -113,6 +113,7 @@ class AuthGate:
         if refusal is not None:
             return await self.refuse(request, route, who, refusal)
         assert key is not None
+        request[PRINCIPAL] = Principal(key.principal, key.id, frozenset(key.roles))
         await self._note_use(key, now)
         return await self._claimed(request, handler, route, who, key, signed, body, now)
 

@@ -73,7 +73,7 @@ class WalletsApi:
         wallet_id = request.match_info["id"]
         return found(self.view.wallets, wallet_id, f"no wallet {wallet_id}", "id")
 
-    async def _ensure_monitor(self, wallet_id: str, label: str, chain: ChainSettings) -> None:
+    async def ensure_monitor(self, wallet_id: str, label: str, chain: ChainSettings) -> None:
         """The wallet's own monitor (balances and checkout), applied before the wallet is."""
         mid = wallet_monitor_id(wallet_id)
         if mid in self.monitors.monitors:
@@ -84,7 +84,7 @@ class WalletsApi:
                 "name": f"wallet {label or wallet_id} (balances and checkout)",
                 "chain": chain.name,
                 "wallet_ids": [wallet_id],
-                "direction": "in",
+                "direction": "both",
             },
             chain,
             chain.name,
@@ -111,7 +111,7 @@ class WalletsApi:
         existing = self.view.wallets.get(wid)
         if existing is not None:  # the same key again: the same wallet (idempotent)
             return private_json(wallet_out(existing, key), 200)
-        await self._ensure_monitor(wid, body.label, chain)
+        await self.ensure_monitor(wid, body.label, chain)
         record = {"id": wid, "chain": chain.name, "xpub": key.xpub, "label": body.label}
         await self.publisher.publish([Message("wallets", wid.encode(), orjson.dumps(record))])
         if not await self.view.wait_for(lambda: wid in self.view.wallets, 30.0):

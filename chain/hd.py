@@ -24,6 +24,7 @@ from core.errors import BlockhookError
 HARDENED = 0x80000000
 EVM_COIN = 60
 EXTERNAL_CHAIN = 0  # BIP-44 change level 0: receiving addresses
+TREASURY_CHAIN = 1  # change level 1, index 0: a signer wallet's treasury
 MAX_INDEX = HARDENED - 1  # non-hardened children only
 
 # Extended key version bytes (SLIP-132). Only xpub/tpub are accepted for EVM.
@@ -181,6 +182,17 @@ def address_of(public_key: bytes) -> str:
     """The lower-case EVM address of a public key."""
     point = coincurve.PublicKey(public_key).format(compressed=False)[1:]
     return "0x" + keccak(point)[-20:].hex()
+
+
+def treasury_path(key: AccountKey) -> str:
+    """The treasury's derivation path: <account>/1/0."""
+    return f"{key.path_prefix}/{TREASURY_CHAIN}/0"
+
+
+def treasury_address(key: AccountKey) -> str:
+    """The address of <account>/1/0, where a signer wallet keeps what it pays out from."""
+    pub, cc = ckd_pub(key.public_key, key.chain_code, TREASURY_CHAIN)
+    return address_of(ckd_pub(pub, cc, 0)[0])
 
 
 class Deriver:

@@ -125,3 +125,29 @@ class RpcClient:
     async def call(self, method: str, *params: Any) -> Any:
         """One call (sent as a batch of one)."""
         return (await self.batch([(method, list(params))]))[0]
+
+    async def call_or_error(self, method: str, *params: Any) -> tuple[Any, str | None]:
+        """One call whose JSON-RPC error is an answer, not a failure (a node refusing a
+        transaction says why, and retrying it elsewhere would not help): (result, None) or
+        (None, the node's message). Transport failures try the next URL, then raise."""
+        last: Exception | None = None
+        for k in range(len(self.urls)):
+            i = (self._preferred + k) % len(self.urls)
+            url = self.urls[i]
+            rid = next(self._ids)
+            payload = {"jsonrpc": "2.0", "id": rid, "method": method, "params": list(params)}
+            try:
+                answer = await self._post(url, payload)
+            except (TimeoutError, aiohttp.ClientError, OSError, RpcError) as exc:
+                last = exc
+                logger.warning("rpc %s failed: %s", url, exc or type(exc).__name__)
+                continue
+            if not isinstance(answer, dict) or answer.get("id") != rid:
+                last = RpcError(f"{url}: malformed answer")
+                continue
+            err = answer.get("error")
+            if err is not None:
+                msg = err.get("message") if isinstance(err, dict) else str(err)
+                return None, str(msg)[:500]
+            return answer.get("result"), None
+        raise RpcError(f"all RPC URLs failed: {last}")

@@ -110,6 +110,24 @@ class AuthSettings(BaseModel):
         return None
 
 
+class WithdrawalSettings(BaseModel):
+    """Withdrawals: four eyes, fees, and how often transactions are looked after."""
+
+    # Distinct approvers (never the requester) a withdrawal needs; never below 2.
+    approvals_required: int = Field(default=2, ge=2, le=20)
+    # EIP-1559 fee cap in wei per gas: the platform never offers more.
+    max_fee_per_gas: int = Field(default=500 * 10**9, ge=1)
+    min_priority_fee: int = Field(default=0, ge=0)
+    # How often each partition's sent transactions are checked (receipts, confirmations).
+    poll_interval_s: float = Field(default=1.0, gt=0, le=600)
+    # A sent transaction without a receipt goes out again (the same bytes) this often.
+    rebroadcast_s: float = Field(default=30.0, gt=0)
+    # A signing request not answered goes out again this often (the signer sees it again).
+    resign_s: float = Field(default=30.0, gt=0)
+    # How long the API waits for the agent to decide a command.
+    decide_timeout_s: float = Field(default=15.0, gt=0, le=300)
+
+
 class Settings(BaseSettings):
     """All of blockhook's settings. Environment beats file beats default."""
 
@@ -129,6 +147,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    withdrawals: WithdrawalSettings = Field(default_factory=WithdrawalSettings)
     api_bind: str = "127.0.0.1:8000"
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     allow_private_webhooks: bool = False

@@ -18,6 +18,9 @@ from streams.tablewrites import (
     WALLET_ALLOC,
     WALLET_MONITORS,
     WATCH_LISTS,
+    WD_BATCHES,
+    WD_BOOKS,
+    WD_RECORDS,
     TableWrite,
 )
 
@@ -43,6 +46,11 @@ tracker_entries_table = _table(TRACKER_ENTRIES)
 tracker_table = _table(TRACKER)  # partition:chain → the tracker's small per-chain state
 # per wallet: the next index, index → user_ref and user_ref → index
 wallet_alloc_table = _table(WALLET_ALLOC)
+# withdrawals, in the partition of their sender: id → the agent's record (with the unsigned
+# and signed transaction), batch id → batch, chain:sender → its nonce book, p|<n> → senders
+wd_records_table = _table(WD_RECORDS)
+wd_batches_table = _table(WD_BATCHES)
+wd_books_table = _table(WD_BOOKS)
 
 
 def apply(writes: Iterable[TableWrite]) -> None:

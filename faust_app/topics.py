@@ -33,3 +33,4 @@ retry_topic = topics["deliveries.retry"]
 retry_tier_topics = {t: topics[tier_topic_name(t)] for t in TIERS_S}
 wallet_requests_topic = topics["wallets.requests"]
 audit_requests_topic = topics["audit.requests"]
+withdrawal_commands_topic = topics["withdrawals.commands"]

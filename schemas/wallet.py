@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.event import CHAIN_NAME
+from schemas.event import CHAIN_NAME, LOWER_ADDRESS
 
 WALLET_ID = r"^wal_[A-Za-z0-9_-]{1,64}$"
 MAX_USER_REF = 128
@@ -63,6 +64,18 @@ class Wallet(BaseModel):
         "testnet chain) of m/44'/60'/account'",
     )
     label: str = Field(default="", max_length=200)
+    source: Literal["api", "signer"] = Field(
+        default="api",
+        description="`signer`: reported by a blockhook-signer, which can pay out from it",
+    )
+    treasury: str | None = Field(
+        default=None,
+        pattern=LOWER_ADDRESS,
+        description="a signer wallet's treasury, its address m/44'/60'/account'/1/0",
+    )
+    signer: str | None = Field(
+        default=None, max_length=128, description="the principal whose signer reported it"
+    )
 
 
 class AddressRequest(BaseModel):

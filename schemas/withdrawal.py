@@ -194,3 +194,53 @@ class SigningAnswer(BaseModel):
         default=None, pattern=r"^0x([0-9a-fA-F]{2})+$", max_length=262_146
     )
     refused: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class WithdrawalList(BaseModel):
+    """A page of withdrawals."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[Withdrawal]
+    cursor: str | None
+
+
+class BatchAnswer(BaseModel):
+    """A batch with its items, as the API answers it."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=BATCH_ID)
+    wallet_id: str
+    chain: str
+    from_: str = Field(alias="from")
+    status: Status
+    requested_by: str
+    approvals_required: int
+    approvals: list[Approval]
+    rejected_by: str | None
+    reason: str | None
+    external_id: str | None
+    created_at: str
+    updated_at: str
+    items: list[Withdrawal]
+
+
+class SignerChains(BaseModel):
+    """The chains a signer reports a key for."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[dict[str, str | int]]
+
+
+class SigningRequests(BaseModel):
+    """Signing requests waiting for this signer (docs/withdrawals.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    items: list[dict[str, object]]
+
+
+class SigningAccepted(BaseModel):
+    """The platform took the signer's answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    accepted: bool

@@ -3,6 +3,7 @@ and the delivery log's view of a job (pure)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets as _secrets
 import time
@@ -176,3 +177,20 @@ def dead_letter(job: dict[str, Any]) -> dict[str, Any]:
         "next_attempt_at": None,
         "redelivery_of": job.get("redelivery_of"),
     }
+
+
+def withdrawal_jobs(
+    event: dict[str, Any], cfgs: list[MonitorCfg]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The jobs of one withdrawal event for the monitors that watch its wallet: one event id
+    (the same for every monitor), so each job's id names its monitor too."""
+    out = []
+    for cfg in cfgs:
+        if not cfg.get("active", True):
+            continue
+        job = delivery_job(event, cfg)
+        if job is None:
+            continue
+        digest = hashlib.sha256(f"{event['id']}\x00{cfg['id']}".encode()).hexdigest()[:40]
+        out.append((cfg["id"], {**job, "id": "dlv_" + digest}))
+    return out

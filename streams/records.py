@@ -79,7 +79,7 @@ class Owner(TypedDict):
     """Who a derived address belongs to: the wallet and the customer reference."""
 
     wallet_id: str
-    user_ref: str
+    user_ref: str | None
 
 
 class Match(TypedDict):

@@ -19,6 +19,9 @@ WALLET_MONITORS = "wallet_monitors"
 TRACKER_ENTRIES = "tracker_entries"
 TRACKER = "tracker"
 WALLET_ALLOC = "wallet_alloc"
+WD_RECORDS = "wd_records"
+WD_BATCHES = "wd_batches"
+WD_BOOKS = "wd_books"
 
 # A read of one table: the raw value under a key, None if there is none.
 Lookup = Callable[[bytes], bytes | None]

@@ -20,18 +20,19 @@ NOT_ASSIGNED = "the address is being assigned; repeat the request"
 
 
 class WalletsView(TopicFold):
-    """In-memory fold of wallets, wallets.addresses, sessions and events.
+    """In-memory fold of wallets, wallets.addresses, sessions, events and withdrawals.
 
     Every worker folds the whole topics, so any worker answers any read; the balances are
     the pure `Ledger` fold of the events."""
 
-    TOPICS = ("wallets", "wallets.addresses", "sessions", "events")
+    TOPICS = ("wallets", "wallets.addresses", "sessions", "events", "withdrawals")
 
     def __init__(self, s: Settings) -> None:
         super().__init__(s)
         self.wallets: dict[str, dict[str, Any]] = {}
         self.assignments: dict[tuple[str, str], dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.treasuries: dict[str, dict[str, Any]] = {}  # wallet id → its watched treasury
         self.ledger = Ledger()
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
@@ -51,8 +52,13 @@ class WalletsView(TopicFold):
                 self.wallets.pop(k, None)
             else:
                 self.wallets[k] = data
-        elif name == "wallets.addresses":
+        elif name == "withdrawals":
             if data is not None:
+                self.ledger.apply_withdrawal(data)
+        elif name == "wallets.addresses":
+            if data is not None and data.get("treasury"):
+                self.treasuries[str(data.get("wallet_id"))] = data
+            elif data is not None:
                 ak = (str(data.get("wallet_id")), str(data.get("user_ref")))
                 old = self.assignments.get(ak)
                 if old is not None and old.get("index") != data.get("index"):

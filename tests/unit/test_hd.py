@@ -197,3 +197,18 @@ def test_refusals() -> None:
     assert _code(_reencode(xpub, version=0x01020304)) == "invalid_xpub"
     assert parse_account_xpub(xpub, False).xpub == xpub
     assert XPUB == 0x0488B21E
+
+
+def test_treasury_is_account_change_1_index_0_as_bip_utils_derives_it() -> None:
+    from bip_utils import Bip32Slip10Secp256k1, Bip39SeedGenerator
+    from eth_account import Account
+
+    from chain.hd import parse_account_xpub, treasury_address, treasury_path
+
+    words = "test test test test test test test test test test test junk"
+    root = Bip32Slip10Secp256k1.FromSeed(Bip39SeedGenerator(words).Generate())
+    account = root.DerivePath("m/44'/60'/0'")
+    key = parse_account_xpub(account.PublicKey().ToExtended(), testnet_ok=False)
+    priv = root.DerivePath("m/44'/60'/0'/1/0").PrivateKey().Raw().ToBytes()
+    assert treasury_address(key) == Account.from_key(priv).address.lower()
+    assert treasury_path(key) == "m/44'/60'/0'/1/0"

@@ -349,6 +349,6 @@ def test_monitor_and_wallet_validate() -> None:
     ).model_dump(mode="json")
     assert Monitor.model_validate_json(orjson.dumps(monitor)).model_dump(mode="json") == monitor
     wallet = {"id": "wal_1", "chain": "local", "xpub": XPUB, "label": "hot"}
-    assert Wallet.model_validate(wallet).model_dump() == wallet
+    assert Wallet.model_validate(wallet).model_dump(exclude_defaults=True) == wallet
     with pytest.raises(ValidationError):
         Wallet.model_validate({**wallet, "xprv": "xprv..."})
