@@ -17,6 +17,7 @@ from views.keys import KeysView
 from views.monitors import MonitorsView
 from views.topicfold import TopicFold
 from views.wallets import WalletsView
+from views.withdrawals import WithdrawalsView
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,12 @@ view = MonitorsView(settings)
 wallets = WalletsView(settings)
 deliveries = DeliveriesView(settings)
 claims = ClaimsView(settings)
+withdrawals = WithdrawalsView(settings)
 # Access control needs the master key; blockhook/worker.py refuses to start without one
 # unless access control is off (which it allows on loopback only).
 box: SecretBox | None = box_from_settings(settings.auth) if settings.auth.enabled else None
 keys = KeysView(settings, box) if box is not None else None
-folds: list[TopicFold] = [view, wallets, deliveries, claims, audit_view]
+folds: list[TopicFold] = [view, wallets, deliveries, claims, audit_view, withdrawals]
 if keys is not None:
     folds.append(keys)
 _runner: web.AppRunner | None = None
@@ -62,6 +64,7 @@ async def start_api() -> None:
         keys=keys,
         claims=claims,
         audit=audit_view,
+        withdrawals=withdrawals,
         box=box,
     )
     _runner = web.AppRunner(api.app(), access_log=None)

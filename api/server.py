@@ -19,6 +19,7 @@ from api.openapi import add_openapi_route
 from api.routes import Route, add
 from api.sessions import add_session_routes
 from api.wallets import add_wallet_routes
+from api.withdrawal_routes import add_withdrawal_routes
 from core import metrics
 from core.publish import Publisher
 from core.settings import Settings
@@ -29,6 +30,7 @@ from views.deliveries import DeliveriesView
 from views.keys import KeysView
 from views.monitors import MonitorsView
 from views.wallets import WalletsView
+from views.withdrawals import WithdrawalsView
 
 
 class Api:
@@ -51,6 +53,7 @@ class Api:
         keys: KeysView | None = None,
         claims: ClaimsView | None = None,
         audit: AuditView | None = None,
+        withdrawals: WithdrawalsView | None = None,
         box: SecretBox | None = None,
     ) -> None:
         self.s = s
@@ -62,6 +65,7 @@ class Api:
         self.keys = keys
         self.claims = claims if claims is not None else ClaimsView(s)
         self.audit = audit if audit is not None else AuditView(s)
+        self.withdrawals = withdrawals if withdrawals is not None else WithdrawalsView(s)
         self.box = box
 
     def app(self) -> web.Application:
@@ -92,6 +96,7 @@ class Api:
         add_balance_routes(a, self.wallets)
         add_checkout_routes(a, self.s, self.wallets)
         add_audit_routes(a, self.audit)
+        add_withdrawal_routes(a, self.s, self.view, self.wallets, self.withdrawals, self.publisher)
         if self.keys is not None and self.box is not None:
             add_key_routes(a, self.keys, self.box, self.publisher)
         return a

@@ -18,9 +18,7 @@ from streams.tablewrites import (
     WALLET_ALLOC,
     WALLET_MONITORS,
     WATCH_LISTS,
-    WD_BATCHES,
-    WD_BOOKS,
-    WD_RECORDS,
+    WD_STATE,
     TableWrite,
 )
 
@@ -46,11 +44,10 @@ tracker_entries_table = _table(TRACKER_ENTRIES)
 tracker_table = _table(TRACKER)  # partition:chain → the tracker's small per-chain state
 # per wallet: the next index, index → user_ref and user_ref → index
 wallet_alloc_table = _table(WALLET_ALLOC)
-# withdrawals, in the partition of their sender: id → the agent's record (with the unsigned
-# and signed transaction), batch id → batch, chain:sender → its nonce book, p|<n> → senders
-wd_records_table = _table(WD_RECORDS)
-wd_batches_table = _table(WD_BATCHES)
-wd_books_table = _table(WD_BOOKS)
+# withdrawals, in the partition of their sender, in one table so that a changelog read after a
+# crash holds a prefix of a command's writes: r|id → the agent's record (with the unsigned and
+# signed transaction), b|id → batch, k|chain:sender → its nonce book, p|<n> → active senders
+wd_state_table = _table(WD_STATE)
 
 
 def apply(writes: Iterable[TableWrite]) -> None:

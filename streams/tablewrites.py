@@ -19,9 +19,7 @@ WALLET_MONITORS = "wallet_monitors"
 TRACKER_ENTRIES = "tracker_entries"
 TRACKER = "tracker"
 WALLET_ALLOC = "wallet_alloc"
-WD_RECORDS = "wd_records"
-WD_BATCHES = "wd_batches"
-WD_BOOKS = "wd_books"
+WD_STATE = "wd_state"
 
 # A read of one table: the raw value under a key, None if there is none.
 Lookup = Callable[[bytes], bytes | None]

@@ -9,7 +9,7 @@ checks: a request always starts at pending_approval with no approvals."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streams import withdrawal as w
@@ -69,7 +69,13 @@ def plan_request(cmd: dict[str, Any], get: Lookup, required: int) -> Plan:
         if not same:
             step = w.refuse("conflict", "another withdrawal has this id")
             return Plan(decision=decision(cmd, step, None))
-        return Plan(decision={**decision(cmd, None, w.public(old)), "status": 201})
+        # A replay (the first pass may have stopped before its messages went out) says it
+        # all again: the record and its event (its id is deterministic) are harmless twice.
+        return Plan(
+            records=[old],
+            events=_events(old, ("withdrawal.requested",), str(old["created_at"])),
+            decision={**decision(cmd, None, w.public(old)), "status": 201},
+        )
     rec.update(
         status=w.PENDING,
         approvals=[],
@@ -299,3 +305,34 @@ def plan_receipt(
     if x.is_final(new, head, finality_depth):
         book = finished(book, rec["id"])
     return plan, book
+
+
+def _claimed(book: Book, nonce: int) -> Book:
+    """The book with `nonce` handed out (a crash may have kept the record, not the book)."""
+    nxt = max(book.next or 0, nonce + 1)
+    return replace(book, next=nxt, free=tuple(n for n in book.free if n != nonce))
+
+
+def reconcile(book: Book, rec: dict[str, Any] | None) -> tuple[Book, str]:
+    """What to do for the withdrawal at the signer (`book.signing`), read back after a
+    crash that may have kept the record's writes and not the book's: "prepare" (approved:
+    build its transaction), "ask" (its request is out: ask again), "broadcast" (signed:
+    send the bytes), or "skip" (nothing is owed to it; the slot is free again)."""
+    wid = book.signing
+    if wid is None:
+        return book, "skip"
+    if rec is None:
+        return signing_done(book, wid, sent=False), "skip"
+    status, tx = rec["status"], rec.get("tx") or {}
+    if status == w.APPROVED:
+        return book, "prepare"
+    if status == w.SIGNING and not rec.get("raw"):
+        return _claimed(book, int(tx["nonce"])), "ask"
+    if status == w.SIGNING:
+        return signing_done(_claimed(book, int(tx["nonce"])), wid, sent=True), "broadcast"
+    if rec.get("tx_hash"):
+        return signing_done(book, wid, sent=True), "skip"
+    b = signing_done(book, wid, sent=False)
+    if "nonce" in tx and not rec.get("raw"):
+        b = release(_claimed(b, int(tx["nonce"])), int(tx["nonce"]))
+    return b, "skip"

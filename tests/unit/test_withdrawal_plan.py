@@ -159,8 +159,11 @@ def test_a_repeated_request_changes_nothing_and_topic_writers_cannot_preapprove(
     d = a.command(cmd)
     assert d is not None and d["answer"]["status"] == w.PENDING and d["answer"]["approvals"] == []
     assert a.signing == {}
+    before = dict(a.records)
     d = a.command(request())
-    assert d is not None and d["ok"] and len(a.events) == 1
+    # a replay says it again (under the same event id) and changes nothing
+    assert d is not None and d["ok"] and a.records == before
+    assert len(a.events) == 2 and len({e["id"] for e in a.events}) == 1
     other = request(by="mallory")
     d = a.command(other)
     assert d is not None and d["code"] == "conflict"
@@ -243,3 +246,23 @@ def test_cancel_before_signing_leaves_the_queue() -> None:
     assert d is not None and d["code"] == "not_pending"  # at the signer already
     d = a.command({"type": "approve", "target": "wdr_9", "principal": "bob"})
     assert d is not None and d["code"] == "not_found" and d["status"] == 404
+
+
+def test_reconcile_mends_a_book_a_crash_left_behind_its_record() -> None:
+    """Record written, book not (a changelog prefix): the book is put right, never a nonce
+    handed out twice or a gap left."""
+    tx = {"nonce": 4}
+    book = Book(next=4, signing="wdr_1")
+    rec = {"id": "wdr_1", "status": w.SIGNING, "tx": tx}
+    b, what = wp.reconcile(book, rec)
+    assert what == "ask" and b.next == 5 and b.signing == "wdr_1"
+    b, what = wp.reconcile(book, {**rec, "raw": "0x02", "signed_hash": "0x" + "00" * 32})
+    assert what == "broadcast" and b.signing is None and b.inflight == ("wdr_1",)
+    assert b.next == 5
+    b, what = wp.reconcile(book, {**rec, "status": w.FAILED, "nonce": None})
+    assert what == "skip" and b.signing is None and take(b, 0)[0] == 4
+    b, what = wp.reconcile(book, {"id": "wdr_1", "status": w.APPROVED})
+    assert what == "prepare" and b == book
+    b, what = wp.reconcile(book, None)
+    assert what == "skip" and b.signing is None
+    assert wp.reconcile(Book(), None) == (Book(), "skip")
