@@ -59,6 +59,16 @@ def run_worker(config: str | None) -> None:
 
     import faust
 
+    import agents.audit
+    import agents.backfill
+    import agents.decode
+    import agents.delivery
+    import agents.follower
+    import agents.tracker
+    import agents.wallets
+    import agents.watch
+    import agents.web
+    import agents.withdrawals  # noqa: F401  (registering agents is the import's effect)
     from faust_app import app
 
     class Worker(faust.Worker):
