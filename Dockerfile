@@ -27,6 +27,7 @@ COPY faust_app ./faust_app
 COPY api ./api
 COPY agents ./agents
 COPY blockhook ./blockhook
+COPY signer ./signer
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /var/lib/blockhook blockhook \
     && mkdir -p /var/lib/blockhook/data /etc/blockhook \

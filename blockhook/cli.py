@@ -105,12 +105,14 @@ def dev(
         stack.start_worker()
         stack.wait_ready()
         admin = stack.create_admin_key()
+        signer = stack.start_signer()
         click.echo(f"blockhook admin key {admin.key_id} {admin.secret}", err=False)
         click.echo(f"blockhook ready {cfg.api_url}", err=False)
         sys.stdout.flush()
         click.echo(
             f"  chain local (id {cfg.chain_id}) at {cfg.rpc_url}; logs in {cfg.root}/logs", err=True
         )
+        click.echo(f"  blockhook-signer (no limits) keystore {signer.keystore}", err=True)
         while stack.worker is not None and stack.worker.poll() is None:
             time.sleep(0.5)
         click.echo(f"worker exited; see {cfg.root}/logs/worker.log", err=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.errors import BlockhookError
 from dev import chaintools as ct
+from dev.demowithdrawal import run_withdrawal
 from dev.devstack import DevConfig, DevStack
 from streams.signing import sign
 from transport.apiclient import ApiClient
@@ -28,6 +29,7 @@ from transport.apiclient import ApiClient
 A = ct.ANVIL_ACCOUNTS
 WATCHED = (A[3], A[4])
 UNWATCHED = A[2]
+PAYEE = "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc"  # anvil's sixth account: acct5
 NAMES = {a: f"acct{i}" for i, a in enumerate(A)}
 TIMESTAMP_TOLERANCE_S = 300
 T0 = time.monotonic()
@@ -268,6 +270,9 @@ blockhook demo
   TST to acct3/acct4, ETH to acct2 (not watched) and now and then a TST transfer that
   reverts. Each transfer to a watched address arrives twice: transfer.seen when it is in a
   block, then transfer.confirmed at {cfg.confirmations} confirmations.
+  Before the traffic starts it also runs one withdrawal: the dev blockhook-signer reports its
+  wallet, its treasury is funded, demo-requester asks for 1 ETH to acct5, demo-approver-1 and
+  demo-approver-2 approve, the signer signs, blockhook broadcasts and follows it to confirmed.
   Logs: {cfg.root}/logs    Stop: Ctrl-C
 """
 
@@ -300,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
         stack.wait_ready()
         admin = stack.create_admin_key()
         say(f"blockhook admin key {admin.key_id} (secret in {cfg.admin_key_path})")
+        stack.start_signer()
+        say(f"blockhook-signer started (throwaway keystore, no limits; log {cfg.root}/logs)")
         say(f"blockhook ready {cfg.api_url}")
         monitor = post_json(
             admin,
@@ -320,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
         token = ct.deploy_token(rpc, A[0])
         ct.mint(rpc, token, A[0], A[1], 1_000_000 * 10**ct.TOKEN_DECIMALS)
         say(f"TST deployed at {token}; minted 1000000 TST to acct1")
+        wid = run_withdrawal(stack, A[0], PAYEE, say)
+        say(f"withdrawal {wid} confirmed: requested, approved twice, signed, broadcast")
         traffic = Traffic(rpc, token)
         next_round = time.monotonic()
         while deadline is None or time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from typing import Any
 from core.errors import ConfigError
 from core.settings import CONFIG_ENV, load_settings
 from dev import procs
+from dev.devsigner import DevSigner
 from streams.secretbox import new_master_key
 from transport.apiclient import ApiClient
 from transport.kafkawrite import create_key
@@ -155,6 +156,7 @@ class DevStack:
         self.worker: subprocess.Popen[bytes] | None = None
         self.config_path = cfg.root / "blockhook.toml"
         self.admin: ApiClient | None = None
+        self.signers: dict[str, DevSigner] = {}
 
     def start_infra(self) -> None:
         """A fresh data dir (the broker keeps nothing), the broker, and anvil."""
@@ -203,9 +205,8 @@ class DevStack:
             time.sleep(0.3)
         raise ConfigError(f"worker not ready after {timeout_s:g}s; see {self.cfg.root}/logs/")
 
-    def create_admin_key(self, timeout_s: float = 30.0) -> ApiClient:
-        """An admin key for this stack, written to admin-key.json (owner-only), once the
-        worker accepts it."""
+    def new_key(self, principal: str, roles: list[str]) -> tuple[str, str]:
+        """A key made straight on the keys topic (no API needed): its id and secret."""
         old = os.environ.get(CONFIG_ENV)
         try:
             s = load_settings(self.config_path)
@@ -214,8 +215,14 @@ class DevStack:
                 os.environ.pop(CONFIG_ENV, None)
             else:
                 os.environ[CONFIG_ENV] = old
-        record, secret = asyncio.run(create_key(s, "dev-admin", ["admin"]))
-        client = ApiClient(self.cfg.api_url, str(record["id"]), secret)
+        record, secret = asyncio.run(create_key(s, principal, roles))
+        return str(record["id"]), secret
+
+    def create_admin_key(self, timeout_s: float = 30.0) -> ApiClient:
+        """An admin key for this stack, written to admin-key.json (owner-only), once the
+        worker accepts it."""
+        key_id, secret = self.new_key("dev-admin", ["admin"])
+        client = ApiClient(self.cfg.api_url, key_id, secret)
         doc = {"key_id": client.key_id, "secret": secret, "url": client.url}
         write_private(self.cfg.admin_key_path, json.dumps(doc) + "\n")
         deadline = time.monotonic() + timeout_s
@@ -228,6 +235,16 @@ class DevStack:
         self.admin = client
         return client
 
+    def start_signer(self, name: str = "signer", policy: Path | None = None) -> DevSigner:
+        """A blockhook-signer with a throwaway keystore and its own `signer` key (made once
+        per name; a restart keeps both)."""
+        signer = self.signers.get(name)
+        if signer is None:
+            signer = self.signers[name] = DevSigner(self.cfg.root, name)
+            signer.key_id, signer.secret = self.new_key(f"dev-{name}", ["signer"])
+        signer.start(self.cfg.api_url, signer.key_id, signer.secret, policy)
+        return signer
+
     def stop_worker(self) -> None:
         procs.stop(self.worker)
         self.worker = None
@@ -237,7 +254,9 @@ class DevStack:
         self.worker = None
 
     def stop(self) -> None:
-        """Stop everything, worker first."""
+        """Stop everything, signers and worker first."""
+        for signer in self.signers.values():
+            signer.stop()
         procs.stop(self.worker)
         procs.stop(self.anvil, 5)
         for a in self.extra_anvils:

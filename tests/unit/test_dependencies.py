@@ -32,6 +32,7 @@ RUNTIME_PACKAGES = (
     "api",
     "agents",
     "blockhook",
+    "signer",
 )
 NOT_IN_IMAGE = ("dev", "tests", "bench")
 FIRST_PARTY = set(RUNTIME_PACKAGES) | set(NOT_IN_IMAGE)
