@@ -148,6 +148,7 @@ async def broadcast(p: int, rec: dict[str, Any]) -> None:
         logger.warning("withdrawal %s: broadcast not taken yet: %s", rec["id"], error)
     current = store.record(str(rec["id"])) or rec
     if current["status"] == w.BROADCAST:  # sent again (lost by the node, or a reorg)
+        logger.info("withdrawal %s: the same bytes sent again: %s", rec["id"], error or "ok")
         if error is None and current.get("resend"):
             await store.apply(p, wp.Plan(records=[{**current, "resend": False}]))
         return

@@ -53,7 +53,9 @@ def run_withdrawal(stack: DevStack, funder: str, to: str, say: Callable[[str], N
 
     def signer_wallet() -> dict[str, Any] | None:
         items = _ok(admin.call("GET", "/v1/wallets?limit=1000"))["items"]
-        return next((w for w in items if w.get("source") == "signer"), None)
+        return next(
+            (w for w in items if w.get("source") == "signer" and w["chain"] == "local"), None
+        )
 
     wallet = _until("the signer's wallet", signer_wallet)
     treasury = str(wallet["treasury"])
