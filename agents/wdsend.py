@@ -189,8 +189,9 @@ async def follow(p: int, skey: str) -> None:
             return
         book = store.book(skey)
         for r, rc in zip(followed, receipts, strict=True):
+            threshold = int(r.get("threshold") or chain.confirmations)
             plan, book = wp.plan_receipt(
-                r, rc, head, chain.confirmations, chain.finality_depth, book, skey, _now()
+                r, rc, head, threshold, chain.finality_depth, book, skey, _now()
             )
             await store.apply(p, plan)
         store.write_book(p, skey, book)

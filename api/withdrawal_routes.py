@@ -43,7 +43,7 @@ def add_withdrawal_routes(
     publisher: Publisher,
 ) -> None:
     """Register /v1/withdrawals, /v1/withdrawal-batches and /v1/signer/..."""
-    wd = WithdrawalsApi(s, wallets, view, publisher)
+    wd = WithdrawalsApi(s, wallets, view, publisher, monitors)
     one, batch = "/v1/withdrawals/{id}", "/v1/withdrawal-batches/{id}"
     rows = [
         Route(

@@ -20,11 +20,13 @@ from core.errors import ApiError
 from core.publish import Message, Publisher
 from core.settings import Settings
 from core.timefmt import iso_utc
+from schemas.wallet import wallet_monitor_id
 from schemas.withdrawal import BatchCreate, ItemCreate, RejectBody, WithdrawalCreate
 from streams import withdrawal as w
 from streams.ledger import asset_key
 from streams.match import partition_for
 from streams.withdrawalplan import sender_key
+from views.monitors import MonitorsView
 from views.wallets import WalletsView
 from views.withdrawals import WithdrawalsView
 
@@ -52,6 +54,16 @@ class WithdrawalsApi:
     wallets: WalletsView
     view: WithdrawalsView
     publisher: Publisher
+    monitors: MonitorsView | None = None
+
+    def _threshold(self, wallet: dict[str, Any]) -> int:
+        """Confirmations a withdrawal waits for: the wallet's monitor's, else the chain's."""
+        mons = self.monitors.monitors if self.monitors else {}
+        mon = mons.get(wallet_monitor_id(str(wallet["id"])))
+        if mon and int(mon.get("confirmations") or 0) > 0:
+            return int(mon["confirmations"])
+        chain = self.s.chain(str(wallet["chain"]))
+        return chain.confirmations if chain else 1
 
     def _wallet(self, wallet_id: str) -> dict[str, Any]:
         wallet = self.wallets.wallets.get(wallet_id)
@@ -162,6 +174,7 @@ class WithdrawalsApi:
             external_id=body.external_id,
             note=body.note,
         )
+        rec["threshold"] = self._threshold(wallet)
         d = await self._command(wallet["chain"], sender, {"type": "request", "withdrawal": rec})
         return private_json(d["answer"], 201)
 
@@ -217,6 +230,8 @@ class WithdrawalsApi:
             item_ids=[i["id"] for i in items],
             external_id=body.external_id,
         )
+        threshold = self._threshold(wallet)
+        items = [{**i, "threshold": threshold} for i in items]
         cmd = {"type": "request_batch", "batch": batch, "items": items}
         d = await self._command(wallet["chain"], sender, cmd)
         return private_json(d["answer"], 201)

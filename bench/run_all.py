@@ -1,4 +1,5 @@
-"""Run every benchmark in bench/ (`make bench`): detection, deliveries, wallets, access control.
+"""Run every benchmark in bench/ (`make bench`): detection, deliveries, wallets, access control,
+withdrawals.
 
 Each runs in its own process (own event loop, own embedded broker) with its default arguments;
 run a benchmark file directly to pass options (`--help`). Figures are printed.
@@ -11,7 +12,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_detection.py", "bench_deliveries.py", "bench_wallets.py", "bench_auth.py")
+BENCHMARKS = (
+    "bench_detection.py",
+    "bench_deliveries.py",
+    "bench_wallets.py",
+    "bench_auth.py",
+    "bench_withdrawals.py",
+)
 
 
 def main() -> int:
