@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench_wallets.py",
     "bench_auth.py",
     "bench_withdrawals.py",
+    "bench_idle.py",
 )
 
 
