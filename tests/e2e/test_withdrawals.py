@@ -19,7 +19,9 @@ from core.faults import FAULTS_ENV
 from dev import chaintools as ct
 from dev.devsigner import DevSigner
 from dev.devstack import DevStack
+from schemas.withdrawal import WithdrawalEvent
 from tests.e2e.conftest import api
+from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER
 from transport.apiclient import ApiClient
 
@@ -207,6 +209,53 @@ def test_eth_withdrawal_is_signed_broadcast_and_confirmed(custody: Custody) -> N
     assert rcpt is not None and ct.succeeded(rcpt)
     assert [a["principal"] for a in done["approvals"]] == ["bob", "carol"]
     assert int(done["fee"]) > 0 and done["confirmations"] >= 3
+
+
+def test_events_reach_the_wallets_webhooks_and_every_step_is_audited(
+    custody: Custody, receiver: Receiver
+) -> None:
+    status, mon = api(
+        custody.stack,
+        "POST",
+        "/v1/monitors",
+        {
+            "chain": "local",
+            "wallet_ids": [custody.wallet["id"]],
+            "webhook": {"url": receiver.url + "/wd"},
+        },
+    )
+    assert status == 201, mon
+    rec = custody.request(fresh_address(), 5150)
+    custody.approve_twice(rec["id"])
+    done = custody.until(rec["id"], "confirmed")
+    want = ["requested", "approved", "broadcast", "confirmed"]
+
+    def mine(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in evs if e.get("withdrawal_id") == rec["id"]]
+
+    evs = receiver.wait_for(lambda evs: len(mine(evs)) >= len(want), 60, "/wd")
+    got = mine(evs)
+    assert [e["type"] for e in got] == [f"withdrawal.{t}" for t in want]
+    for e in got:
+        WithdrawalEvent.model_validate(e)
+        assert e["wallet_id"] == custody.wallet["id"] and e["amount"] == "5150"
+    assert got[-1]["tx_hash"] == done["tx_hash"] and got[-1]["status"] == "confirmed"
+    assert len({e["id"] for e in got}) == len(got)
+
+    # the platform's own steps are audited under `system`, the people's under their names
+    def audited() -> set[tuple[str, str]] | None:
+        status, audit = api(custody.stack, "GET", f"/v1/audit?target={rec['id']}&limit=100")
+        assert status == 200, audit
+        acts = {(a["principal"], a["action"]) for a in audit["items"]}
+        return acts if ("system", "withdrawal.confirmed") in acts else None
+
+    actions: set[tuple[str, str]] = wait_until(audited, 30, "the confirmation audited")
+    for who in ("bob", "carol"):
+        assert any(p == who and "approve" in act for p, act in actions), actions
+    for act in ("withdrawal.signed", "withdrawal.broadcast", "withdrawal.confirmed"):
+        assert ("system", act) in actions, actions
+    status, verified = api(custody.stack, "GET", "/v1/audit/verify")
+    assert status == 200 and verified["ok"] is True, verified
 
 
 def test_erc20_withdrawal_is_confirmed(custody: Custody) -> None:
