@@ -137,14 +137,55 @@ def _queue(book: Book, recs: list[dict[str, Any]]) -> Book:
     return book
 
 
+# The event a replayed decision says again, by the status its target is in.
+_STATUS_EVENT = {
+    w.APPROVED: "withdrawal.approved",
+    w.REJECTED: "withdrawal.rejected",
+    w.CANCELLED: "withdrawal.cancelled",
+}
+
+
+def _applied(target: dict[str, Any], cid: Any) -> dict[str, Any]:
+    """The target with this command's id kept: a replay of the command is then known."""
+    return {**target, "applied": [*(target.get("applied") or [])[-31:], cid]}
+
+
+def _replayed(
+    cmd: dict[str, Any],
+    target: dict[str, Any],
+    items: list[dict[str, Any]] | None,
+    book: Book,
+    skey: str,
+) -> Plan | None:
+    """A decision already applied (its first pass may have stopped before its messages went
+    out, or before every write): say it all again from the state it left, change nothing."""
+    if not cmd.get("command_id") or cmd["command_id"] not in (target.get("applied") or []):
+        return None
+    recs = items if items is not None else [target]
+    etype = _STATUS_EVENT.get(target["status"])
+    events = [w.event(r, etype, str(r["updated_at"])) for r in recs if etype]
+    answer = w.public_batch(target, recs) if items is not None else w.public(target)
+    return Plan(
+        records=recs,
+        batch=target if items is not None else None,
+        book=(skey, _queue(book, recs)),
+        events=events,
+        decision=decision(cmd, None, answer),
+    )
+
+
 def plan_decide(cmd: dict[str, Any], get: Lookup, get_batch: Lookup, book: Book, skey: str) -> Plan:
     """approve, reject or cancel, of a withdrawal or of a batch (its target's prefix says)."""
     at, who, kind, target = str(cmd["at"]), str(cmd["principal"]), cmd["type"], str(cmd["target"])
+    cid = cmd.get("command_id")
     if target.startswith("wbt_"):
         b = get_batch(target)
         if b is None:
             return Plan(decision=decision(cmd, w.refuse("not_found", f"no batch {target}"), None))
         items = [i for i in (get(iid) for iid in b["item_ids"]) if i is not None]
+        again = _replayed(cmd, b, items, book, skey)
+        if again is not None:
+            return again
         if kind == "approve":
             step = w.approve_batch(b, items, who, at)
         elif kind == "reject":
@@ -158,7 +199,7 @@ def plan_decide(cmd: dict[str, Any], get: Lookup, get_batch: Lookup, book: Book,
         events = [e for it in step.items for e in _events(it, step.events, at)]
         return Plan(
             records=step.items,
-            batch=step.record,
+            batch=_applied(step.record, cid),
             book=(skey, _queue(book, step.items)),
             events=events,
             decision=decision(cmd, step, w.public_batch(step.record, after)),
@@ -166,6 +207,9 @@ def plan_decide(cmd: dict[str, Any], get: Lookup, get_batch: Lookup, book: Book,
     rec = get(target)
     if rec is None:
         return Plan(decision=decision(cmd, w.refuse("not_found", f"no withdrawal {target}"), None))
+    again = _replayed(cmd, rec, None, book, skey)
+    if again is not None:
+        return again
     if kind == "approve":
         step = w.approve(rec, who, at)
     elif kind == "reject":
@@ -174,11 +218,12 @@ def plan_decide(cmd: dict[str, Any], get: Lookup, get_batch: Lookup, book: Book,
         step = w.cancel(rec, who, bool(cmd.get("is_admin")), at)
     if step.record is None:
         return Plan(decision=decision(cmd, step, None))
+    new = _applied(step.record, cid)
     return Plan(
-        records=[step.record],
-        book=(skey, _queue(book, [step.record])),
-        events=_events(step.record, step.events, at),
-        decision=decision(cmd, step, w.public(step.record)),
+        records=[new],
+        book=(skey, _queue(book, [new])),
+        events=_events(new, step.events, at),
+        decision=decision(cmd, step, w.public(new)),
     )
 
 

@@ -27,6 +27,7 @@ class Agent:
         self.signing: dict[str, dict[str, Any]] = {}
         self.sent: list[str] = []
         self.node_pending = 0
+        self.commands = 0
 
     def apply(self, plan: wp.Plan) -> dict[str, Any] | None:
         for r in plan.records:
@@ -45,7 +46,8 @@ class Agent:
         return plan.decision
 
     def command(self, cmd: dict[str, Any]) -> dict[str, Any] | None:
-        cmd = {"command_id": "c", "at": AT, **cmd}
+        self.commands += 1
+        cmd = {"command_id": f"cmd_{self.commands}", "at": AT, **cmd}
         t = cmd["type"]
         if t == "request":
             d = self.apply(wp.plan_request(cmd, self.records.get, 2))
@@ -266,3 +268,28 @@ def test_reconcile_mends_a_book_a_crash_left_behind_its_record() -> None:
     b, what = wp.reconcile(book, None)
     assert what == "skip" and b.signing is None
     assert wp.reconcile(Book(), None) == (Book(), "skip")
+
+
+def test_a_replayed_approval_mends_what_a_crash_left_unwritten() -> None:
+    """The approval's record was kept but not the book (or its messages never went out):
+    the same command again queues it and says it again, and approves nothing twice."""
+    a = Agent()
+    a.command(request("wdr_1"))
+    a.command({"type": "approve", "target": "wdr_1", "principal": "bob"})
+    book = a.book
+    cmd = {"command_id": "cmd_x", "at": AT, "type": "approve", "target": "wdr_1"}
+    cmd["principal"] = "carol"
+    plan = wp.plan_decide(cmd, a.records.get, a.batches.get, a.book, SKEY)
+    a.apply(plan)
+    assert a.records["wdr_1"]["status"] == w.APPROVED and a.book.queue == ("wdr_1",)
+    a.book = book  # the crash: the record is written, the book is not
+    again = wp.plan_decide(cmd, a.records.get, a.batches.get, a.book, SKEY)
+    assert again.decision is not None and again.decision["ok"]
+    assert again.book is not None and again.book[1].queue == ("wdr_1",)
+    assert [e["type"] for e in again.events] == ["withdrawal.approved"]
+    assert again.events[0]["id"] == plan.events[0]["id"]
+    assert len(again.records[0]["approvals"]) == 2
+    # another command of the same principal is still refused
+    other = {**cmd, "command_id": "cmd_y"}
+    d = wp.plan_decide(other, a.records.get, a.batches.get, a.book, SKEY).decision
+    assert d is not None and d["code"] == "not_pending"
