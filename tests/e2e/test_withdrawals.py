@@ -23,22 +23,12 @@ from schemas.withdrawal import WithdrawalEvent
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER
+from tests.e2e.test_wallets import wait_until
 from transport.apiclient import ApiClient
 
 pytestmark = pytest.mark.e2e
 
 FUNDING = 100 * 10**18
-
-
-def wait_until(pred: Any, timeout_s: float = 90.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @dataclass
