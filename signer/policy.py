@@ -1,7 +1,8 @@
 """The local policy (TOML) and the checks every request passes before it is signed.
 
 The policy is the defence against a compromised platform (docs/withdrawals.md, "Threat
-model"): amount limits per asset, per transaction and per UTC day, and destination lists.
+model"): amount limits per asset, per transaction and per UTC day, destination lists, and
+a cap on what one transaction may pay for gas.
 Without a policy file there are no limits, but two approvals are still needed."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MIN_APPROVALS = 2
 TRANSFER_SELECTOR = "0xa9059cbb"  # transfer(address,uint256)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}\Z")
 _DECIMAL = re.compile(r"(0|[1-9][0-9]{0,77})\Z")
-_TOP_KEYS = {"min_approvals", "allowed_destinations", "assets"}
+_TOP_KEYS = {"min_approvals", "allowed_destinations", "assets", "max_fee_per_tx"}
 _ASSET_KEYS = {"max_per_tx", "max_per_day", "allowed_destinations"}
 
 
@@ -44,6 +45,9 @@ class Policy:
     min_approvals: int = MIN_APPROVALS
     allowed_destinations: frozenset[str] | None = None
     assets: Mapping[str, AssetLimits] | None = field(default=None)
+    # The most one transaction may pay for gas (gas times maxFeePerGas, base units of the
+    # chain's coin): without it a compromised platform could burn the coin in fees.
+    max_fee_per_tx: int | None = None
 
 
 def _address(value: object, where: str) -> str:
@@ -112,7 +116,9 @@ def parse(doc: dict[str, Any]) -> Policy:
             if name in assets:
                 raise PolicyError(f"asset {name} is listed twice")
             assets[name] = limits
+    fee_cap = doc.get("max_fee_per_tx")
     return Policy(
+        max_fee_per_tx=None if fee_cap is None else _amount(fee_cap, "max_fee_per_tx"),
         min_approvals=need,
         allowed_destinations=None if dest is None else _destinations(dest, "allowed_destinations"),
         assets=None if assets is None else MappingProxyType(assets),
@@ -185,6 +191,11 @@ def check(
     problem = _pays_exactly(req)
     if problem is not None:
         return problem
+    fee = tx.gas * tx.max_fee_per_gas
+    if policy.max_fee_per_tx is not None and fee > policy.max_fee_per_tx:
+        return (
+            f"the transaction may pay {fee} for gas, above max_fee_per_tx {policy.max_fee_per_tx}"
+        )
     need = max(policy.min_approvals, wd.approvals_required, MIN_APPROVALS)
     if len(wd.approvers) < need:
         return f"{len(wd.approvers)} approvals of others than the requester, {need} needed"

@@ -228,3 +228,15 @@ def test_malformed_requests_do_not_parse(edit: Any, match: str) -> None:
     edit(req)
     with pytest.raises(RequestError, match=match):
         parse(req)
+
+
+def test_a_fee_above_max_fee_per_tx_is_refused() -> None:
+    """21,000 gas at 2 gwei may pay 42,000 gwei: at the cap it passes, one gwei a gas more
+    is refused; a cap that is not a decimal string does not parse."""
+    p = policy('max_fee_per_tx = "42000000000000"')
+    assert p.max_fee_per_tx == 42 * 10**12
+    assert check(p, make_request()) is None
+    refused = check(p, make_request(fees=(3_000_000_000, 1_000_000_000)))
+    assert "above max_fee_per_tx 42000000000000" in refused
+    with pytest.raises(PolicyError, match="max_fee_per_tx"):
+        policy("max_fee_per_tx = 5")
