@@ -248,6 +248,36 @@ def test_events_reach_the_wallets_webhooks_and_every_step_is_audited(
     assert status == 200 and verified["ok"] is True, verified
 
 
+def test_a_customers_own_address_pays_and_its_balance_follows(custody: Custody) -> None:
+    """`from: {user_ref}`: the customer's deposit address (m/44'/60'/0'/0/i, signed by the
+    signer at that path) pays; its confirmed balance goes down by the amount and the fee."""
+    stack, wid = custody.stack, custody.wallet["id"]
+    status, a = api(stack, "POST", f"/v1/wallets/{wid}/addresses", {"user_ref": "payer-1"})
+    assert status == 200 and a["path"].startswith("m/44'/60'/0'/0/"), a
+    ct.wait_success(custody.rpc, ct.send_eth(custody.rpc, FUNDER, a["address"], 10**17))
+    ct.mine(custody.rpc, 3)
+
+    def balance() -> int:
+        status, b = api(stack, "GET", f"/v1/balances?wallet_id={wid}&user_ref=payer-1")
+        assert status == 200, b
+        return sum(int(i["amount"]) for i in b["items"] if i["asset"]["kind"] == "native")
+
+    wait_until(lambda: balance() == 10**17, 60, "the customer's deposit")
+    to = fresh_address()
+    body = {"wallet_id": wid, "to": to, "asset": "native", "amount": str(10**16)}
+    body["from"] = {"user_ref": "payer-1"}
+    status, rec = custody.alice.call(
+        "POST", "/v1/withdrawals", body, headers={"idempotency-key": secrets.token_hex(8)}
+    )
+    assert status == 201 and rec["from"] == a["address"] and rec["user_ref"] == "payer-1", rec
+    custody.approve_twice(rec["id"])
+    done = custody.until(rec["id"], "confirmed")
+    assert ct.eth_balance(custody.rpc, to) == 10**16
+    on_chain = ct.eth_balance(custody.rpc, a["address"])
+    assert on_chain == 10**17 - 10**16 - int(done["fee"])
+    wait_until(lambda: balance() == on_chain, 60, "the customer's balance to follow")
+
+
 def test_erc20_withdrawal_is_confirmed(custody: Custody) -> None:
     token = ct.deploy_token(custody.rpc, FUNDER)
     ct.wait_success(custody.rpc, ct.mint(custody.rpc, token, FUNDER, custody.treasury, 10**9))
