@@ -40,7 +40,6 @@ from eth_account import Account  # noqa: E402
 from dev import chaintools as ct  # noqa: E402
 from dev.devstack import DevConfig, DevStack  # noqa: E402
 from streams.txbuild import Fees, to_eth_account_tx, unsigned_tx  # noqa: E402
-from transport.apiclient import ApiClient  # noqa: E402
 
 MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -95,14 +94,6 @@ class BroadcastClock:
         return max(self.seen[i] for i in ids)
 
 
-def client(stack: DevStack, principal: str, role: str) -> ApiClient:
-    key_id, secret = stack.new_key(principal, [role])
-    c = ApiClient(stack.cfg.api_url, key_id, secret)
-    while c.call("GET", "/v1/withdrawals?limit=1")[0] != 200:
-        time.sleep(0.1)
-    return c
-
-
 def ok(answer: tuple[int, Any], want: int = 200) -> dict[str, Any]:
     status, body = answer
     assert status == want, (status, body)
@@ -150,11 +141,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         admin = stack.create_admin_key()
         stack.start_signer()
         rpc = cfg.rpc_url
-        wallet = None
+        wallet = stack.signer_wallet()
         while wallet is None:
-            items = ok(admin.call("GET", "/v1/wallets?limit=100"))["items"]
-            wallet = next((w for w in items if w.get("source") == "signer"), None)
             time.sleep(0.2)
+            wallet = stack.signer_wallet()
         ct.wait_success(rpc, ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[0], wallet["treasury"], 10**21))
         ct.mine(rpc, cfg.confirmations)
         while not any(
@@ -165,9 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ct.rpc(rpc, "evm_setAutomine", False)
         topic = "blockhook.withdrawals"  # the dev stack's default topic prefix
         clock = BroadcastClock(f"127.0.0.1:{cfg.broker_port}", topic).start()
-        requester = client(stack, "bench-requester", "operator")
-        bob = client(stack, "bench-bob", "approver")
-        carol = client(stack, "bench-carol", "approver")
+        requester = stack.new_client("bench-requester", ["operator"])
+        bob = stack.new_client("bench-bob", ["approver"])
+        carol = stack.new_client("bench-carol", ["approver"])
 
         log(f"latency: {args.latency} withdrawals, one at a time")
         wids = []

@@ -12,7 +12,6 @@ from typing import Any
 from core.errors import BlockhookError
 from dev import chaintools as ct
 from dev.devstack import DevStack
-from transport.apiclient import ApiClient
 
 STEP_TIMEOUT_S = 90.0
 
@@ -31,13 +30,6 @@ def _until(what: str, pred: Callable[[], Any], timeout_s: float = STEP_TIMEOUT_S
     raise DemoError(f"timed out waiting for {what}")
 
 
-def _client(stack: DevStack, principal: str, role: str) -> ApiClient:
-    key_id, secret = stack.new_key(principal, [role])
-    c = ApiClient(stack.cfg.api_url, key_id, secret)
-    _until(f"the key of {principal}", lambda: c.call("GET", "/v1/withdrawals?limit=1")[0] == 200)
-    return c
-
-
 def _ok(answer: tuple[int, Any], want: int = 200) -> dict[str, Any]:
     status, body = answer
     if status != want:
@@ -51,13 +43,7 @@ def run_withdrawal(stack: DevStack, funder: str, to: str, say: Callable[[str], N
     assert admin is not None
     rpc = stack.cfg.rpc_url
 
-    def signer_wallet() -> dict[str, Any] | None:
-        items = _ok(admin.call("GET", "/v1/wallets?limit=1000"))["items"]
-        return next(
-            (w for w in items if w.get("source") == "signer" and w["chain"] == "local"), None
-        )
-
-    wallet = _until("the signer's wallet", signer_wallet)
+    wallet = _until("the signer's wallet", stack.signer_wallet)
     treasury = str(wallet["treasury"])
     say(f"signer wallet {wallet['id']}: treasury {treasury} (m/44'/60'/0'/1/0)")
     ct.send_eth(rpc, funder, treasury, 10 * 10**18)
@@ -68,8 +54,8 @@ def run_withdrawal(stack: DevStack, funder: str, to: str, say: Callable[[str], N
 
     _until("the treasury's deposit to confirm", funded)
     say("treasury funded with 10 ETH (confirmed)")
-    requester = _client(stack, "demo-requester", "operator")
-    approvers = [_client(stack, f"demo-approver-{i}", "approver") for i in (1, 2)]
+    requester = stack.new_client("demo-requester", ["operator"])
+    approvers = [stack.new_client(f"demo-approver-{i}", ["approver"]) for i in (1, 2)]
     body = {"wallet_id": wallet["id"], "to": to, "asset": "native", "amount": str(10**18)}
     idem = {"idempotency-key": secrets.token_hex(8)}
     rec = _ok(requester.call("POST", "/v1/withdrawals", body, headers=idem), 201)

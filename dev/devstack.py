@@ -218,6 +218,29 @@ class DevStack:
         record, secret = asyncio.run(create_key(s, principal, roles))
         return str(record["id"]), secret
 
+    def _accepted(self, client: ApiClient, probe: str, timeout_s: float, what: str) -> ApiClient:
+        """The client, once the worker answers its signed GET of `probe` with 200 (the keys
+        view has its key)."""
+        deadline = time.monotonic() + timeout_s
+        while client.call("GET", probe)[0] != 200:
+            if time.monotonic() > deadline:
+                raise ConfigError(f"the worker does not accept {what}; see {self.cfg.root}/logs/")
+            time.sleep(0.1)
+        return client
+
+    def new_client(
+        self,
+        principal: str,
+        roles: list[str],
+        probe: str = "/v1/withdrawals?limit=1",
+        timeout_s: float = 30.0,
+    ) -> ApiClient:
+        """A new key of `principal` with `roles`, as a client the worker accepts (`probe`
+        must be a path those roles may read)."""
+        key_id, secret = self.new_key(principal, roles)
+        client = ApiClient(self.cfg.api_url, key_id, secret)
+        return self._accepted(client, probe, timeout_s, f"the key of {principal}")
+
     def create_admin_key(self, timeout_s: float = 30.0) -> ApiClient:
         """An admin key for this stack, written to admin-key.json (owner-only), once the
         worker accepts it."""
@@ -225,15 +248,20 @@ class DevStack:
         client = ApiClient(self.cfg.api_url, key_id, secret)
         doc = {"key_id": client.key_id, "secret": secret, "url": client.url}
         write_private(self.cfg.admin_key_path, json.dumps(doc) + "\n")
-        deadline = time.monotonic() + timeout_s
-        while client.call("GET", "/v1/keys?limit=1")[0] != 200:
-            if time.monotonic() > deadline:
-                raise ConfigError(
-                    f"the worker does not accept the admin key; see {self.cfg.root}/logs/"
-                )
-            time.sleep(0.1)
-        self.admin = client
-        return client
+        self.admin = self._accepted(client, "/v1/keys?limit=1", timeout_s, "the admin key")
+        return self.admin
+
+    def signer_wallet(self, chain: str = "local") -> dict[str, Any] | None:
+        """The wallet a signer reported for `chain`, once the API shows it (needs the admin
+        key)."""
+        assert self.admin is not None, "the stack has no admin key yet"
+        status, listed = self.admin.call("GET", "/v1/wallets?limit=1000")
+        if status != 200:
+            raise ConfigError(f"GET /v1/wallets answered {status}: {listed}")
+        wallets = listed["items"]
+        return next(
+            (w for w in wallets if w.get("source") == "signer" and w["chain"] == chain), None
+        )
 
     def start_signer(self, name: str = "signer", policy: Path | None = None) -> DevSigner:
         """A blockhook-signer with a throwaway keystore and its own `signer` key (made once

@@ -102,30 +102,16 @@ class Custody:
         return 0
 
 
-def client(stack: DevStack, principal: str, *roles: str) -> ApiClient:
-    key_id, secret = stack.new_key(principal, list(roles))
-    c = ApiClient(stack.cfg.api_url, key_id, secret)
-    wait_until(lambda: c.call("GET", "/v1/withdrawals?limit=1")[0] == 200, 30, "a key accepted")
-    return c
-
-
-def signer_wallet(stack: DevStack) -> dict[str, Any] | None:
-    status, listed = api(stack, "GET", "/v1/wallets?limit=1000")
-    assert status == 200, listed
-    mine = [w for w in listed["items"] if w.get("source") == "signer" and w["chain"] == "local"]
-    return mine[0] if mine else None
-
-
 @pytest.fixture(scope="module")
 def custody(stack: DevStack) -> Iterator[Custody]:
     signer = stack.start_signer()
-    wallet = wait_until(lambda: signer_wallet(stack), 60, "the signer's wallet")
+    wallet = wait_until(stack.signer_wallet, 60, "the signer's wallet")
     c = Custody(
         stack,
-        client(stack, "alice", "operator", "approver"),
-        client(stack, "bob", "approver"),
-        client(stack, "bob", "approver"),
-        client(stack, "carol", "approver"),
+        stack.new_client("alice", ["operator", "approver"]),
+        stack.new_client("bob", ["approver"]),
+        stack.new_client("bob", ["approver"]),
+        stack.new_client("carol", ["approver"]),
         signer,
         wallet,
     )
