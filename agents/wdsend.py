@@ -47,11 +47,6 @@ def _now() -> str:
     return iso_utc(time.time())
 
 
-def split_key(skey: str) -> tuple[str, str]:
-    chain, _, sender = skey.partition(":")
-    return chain, sender
-
-
 async def _build(chain: ChainSettings, rec: dict[str, Any], book: Book) -> Any:
     """The unsigned transaction of an approved withdrawal and the book with its nonce
     taken; or the error that fails it (a str); or None when the node cannot answer now
@@ -85,7 +80,7 @@ async def _build(chain: ChainSettings, rec: dict[str, Any], book: Book) -> Any:
 async def prepare_next(p: int, skey: str) -> None:
     """Give the sender's next approved withdrawal its nonce and transaction and ask the
     signer; or, after a crash, finish what the one at the signer was owed."""
-    chain_name, _ = split_key(skey)
+    chain_name, _ = wp.split_sender_key(skey)
     chain = settings.chain(chain_name)
     if chain is None:
         return
@@ -165,7 +160,7 @@ def _receipt(raw: dict[str, Any] | None) -> Receipt | None:
 async def follow(p: int, skey: str) -> None:
     """One tick's look after a sender: its in-flight transactions (send again what the
     node lost or a reorg dropped, count confirmations, end what is final), then its queue."""
-    chain_name, _ = split_key(skey)
+    chain_name, _ = wp.split_sender_key(skey)
     chain = settings.chain(chain_name)
     if chain is None:
         return
@@ -187,14 +182,15 @@ async def follow(p: int, skey: str) -> None:
         except (RpcError, TxCheckError) as exc:
             logger.warning("chain %s: receipts not read, will retry: %s", chain.name, exc)
             return
-        book = store.book(skey)
+        before = book = store.book(skey)
         for r, rc in zip(followed, receipts, strict=True):
             threshold = int(r.get("threshold") or chain.confirmations)
             plan, book = wp.plan_receipt(
                 r, rc, head, threshold, chain.finality_depth, book, skey, _now()
             )
             await store.apply(p, plan)
-        store.write_book(p, skey, book)
+        if book != before:  # a changelog write only when something ended
+            store.write_book(p, skey, book)
     book = store.book(skey)
     if book.signing is not None:
         rec = store.record(book.signing)

@@ -39,6 +39,12 @@ def sender_key(chain: str, sender: str) -> str:
     return f"{chain}:{sender}"
 
 
+def split_sender_key(skey: str) -> tuple[str, str]:
+    """The chain and the address of a sender key (chain names hold no colon)."""
+    chain, _, sender = skey.partition(":")
+    return chain, sender
+
+
 def decision(
     cmd: dict[str, Any], step: Step | None, answer: dict[str, Any] | None
 ) -> dict[str, Any]:

@@ -293,3 +293,7 @@ def test_a_replayed_approval_mends_what_a_crash_left_unwritten() -> None:
     other = {**cmd, "command_id": "cmd_y"}
     d = wp.plan_decide(other, a.records.get, a.batches.get, a.book, SKEY).decision
     assert d is not None and d["code"] == "not_pending"
+
+
+def test_a_sender_key_splits_back_into_chain_and_address() -> None:
+    assert wp.split_sender_key(SKEY) == ("local", SENDER)
