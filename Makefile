@@ -21,6 +21,7 @@ $(TOOLS_STAMP):
 	mkdir -p .tools
 	npm install --silent --no-fund --no-audit --prefix .tools @foundry-rs/anvil@$(ANVIL_VERSION)
 	.tools/node_modules/.bin/anvil --version
+	npm install --silent --no-fund --no-audit --prefix .tools axe-core@4.14.1
 	# Headless Chromium for the checkout page test (Debian package; needs root).
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
 	touch $(TOOLS_STAMP)
