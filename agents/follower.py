@@ -5,10 +5,16 @@ partition of the follower topic (and so the chain's row of the cursors table) po
 node, publishes new blocks (and reorg markers) to the blocks topic, waits for the broker's
 acknowledgement, and only then moves the cursor. A crash in between republishes blocks,
 which downstream folds treat as replays.
+
+After a poll it also publishes the chain's `heads` record (last block published, the node's
+head, what this process has published since it started), at most once a second, in the
+background: the admin dashboard reads it, the pipeline does not, so it never holds up
+following and a failure to publish it is only logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, cast
@@ -25,11 +31,14 @@ from faust_app.tables import apply, cursors_table
 from faust_app.topics import follower_topic
 from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
 from streams.followplan import cursor_write, reorg_marker
+from streams.rates import HeadsBeat, block_transfers
 
 logger = logging.getLogger(__name__)
 
 _sources: dict[str, BlockSource] = {}
 _last_tick: dict[str, float] = {}
+_beats: dict[str, HeadsBeat] = {}
+_heads_sends: dict[str, asyncio.Task[None]] = {}
 
 
 def source_for(chain: ChainSettings) -> BlockSource:
@@ -81,6 +90,41 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
     return new_cur
 
 
+def _beat(chain: str) -> HeadsBeat:
+    beat = _beats.get(chain)
+    if beat is None:
+        beat = _beats[chain] = HeadsBeat(chain)
+    return beat
+
+
+def report_head(chain: str, cur: Cursor | None, node_head: int) -> None:
+    """Publish the chain's heads record if a second has passed since the last one, without
+    waiting: the send runs in its own task, one at a time per chain (a record due while the
+    last one is still on its way is skipped, never queued). Never raises."""
+    try:
+        beat = _beat(chain)
+        now = time.time()
+        if cur is None or not beat.due(now):
+            return
+        sending = _heads_sends.get(chain)
+        if sending is not None and not sending.done():
+            return
+        value = orjson.dumps(beat.record(cur["number"], node_head, now))
+        msg = Message("heads", chain.encode(), value)
+        _heads_sends[chain] = asyncio.create_task(_send_head(chain, msg))
+    except Exception as exc:  # the dashboard's record must never stop the follower
+        logger.warning("chain %s: heads record not sent: %r", chain, exc)
+
+
+async def _send_head(chain: str, msg: Message) -> None:
+    # `publish` and not `publish_buffered`: a buffered message the broker refuses stops the
+    # worker, which this record is not worth; here the refusal is caught and logged.
+    try:
+        await publisher.publish([msg])
+    except Exception as exc:
+        logger.warning("chain %s: heads record not published: %r", chain, exc)
+
+
 async def poll(chain: ChainSettings) -> int:
     """Publish every new block of a chain up to the node's head; returns blocks published."""
     src = source_for(chain)
@@ -99,6 +143,7 @@ async def poll(chain: ChainSettings) -> int:
         numbers = list(range(nxt, min(head, nxt + chain.max_blocks_per_poll - 1) + 1))
         blocks = await src.blocks(numbers)
         out: list[Message] = []
+        transfers = 0
         new_cur = cur
         reorg = False
         for b in blocks:
@@ -109,6 +154,7 @@ async def poll(chain: ChainSettings) -> int:
                 break
             rec = {"type": "block", **b}
             out.append(Message("blocks", chain.name.encode(), orjson.dumps(rec)))
+            transfers += block_transfers(b)
             new_cur = (
                 advance(new_cur, b["number"], b["hash"], chain.finality_depth + 1)
                 if new_cur
@@ -118,6 +164,7 @@ async def poll(chain: ChainSettings) -> int:
             await publisher.publish(out)
             published += len(out)
             metrics.BLOCKS_PUBLISHED.labels(chain=chain.name).inc(len(out))
+            _beat(chain.name).count(len(out), transfers)
         if new_cur is not None and new_cur is not cur:
             _save_cursor(chain.name, new_cur)
             cur = new_cur
@@ -127,6 +174,7 @@ async def poll(chain: ChainSettings) -> int:
             continue
         if len(out) < len(numbers):
             break  # a block the node announced but does not serve yet: next poll
+    report_head(chain.name, cur, head)
     return published
 
 

@@ -59,6 +59,15 @@ TOPICS: tuple[TopicSpec, ...] = (
     # Internal: the pipeline's own streams; free to change between versions.
     TopicSpec("follower", "internal", False, "chain name", "ticks that drive the followers"),
     TopicSpec("backfill", "internal", False, "chain name", "block ranges to re-scan"),
+    # A record a second per chain at most; compacted to the latest, so one partition will do.
+    TopicSpec(
+        "heads",
+        "internal",
+        True,
+        "chain name",
+        "each follower's last block published, the node's head and its counts",
+        1,
+    ),
     TopicSpec("monitors.applied", "internal", True, "monitor id", "monitor digest applied"),
     TopicSpec("transfers", "internal", False, "by partition", "decoded transfers, watch updates"),
     TopicSpec("deliveries", "internal", False, "by partition", "delivery jobs, first attempts"),

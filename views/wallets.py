@@ -11,6 +11,7 @@ from core.publish import Message, Publisher
 from core.settings import Settings
 from streams.ledger import Ledger
 from streams.partition import wallet_partition
+from streams.rates import RateWindow
 from views.topicfold import UNREADABLE, TopicFold, parsed
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ class WalletsView(TopicFold):
     """In-memory fold of wallets, wallets.addresses, sessions, events and withdrawals.
 
     Every worker folds the whole topics, so any worker answers any read; the balances are
-    the pure `Ledger` fold of the events."""
+    the pure `Ledger` fold of the events, and the events are also counted per second of
+    their record timestamps (`events_per_minute`, for the admin dashboard)."""
 
     TOPICS = ("wallets", "wallets.addresses", "sessions", "events", "withdrawals")
 
@@ -34,6 +36,7 @@ class WalletsView(TopicFold):
         self.sessions: dict[str, dict[str, Any]] = {}
         self.treasuries: dict[str, dict[str, Any]] = {}  # wallet id → its watched treasury
         self.ledger = Ledger()
+        self.events_rate = RateWindow()
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         """Fold one record of one of the topics (pure apart from self)."""
@@ -47,6 +50,7 @@ class WalletsView(TopicFold):
         if name == "events":
             if data is not None:
                 self.ledger.apply(data, ts_ms)
+                self.events_rate.add_second(ts_ms // 1000)
         elif name == "wallets":
             if data is None:
                 self.wallets.pop(k, None)
@@ -70,6 +74,10 @@ class WalletsView(TopicFold):
                 self.sessions.pop(k, None)
             else:
                 self.sessions[k] = data
+
+    def events_per_minute(self, now: float) -> int:
+        """Event records whose timestamp is in the minute that ends at now (unix seconds)."""
+        return self.events_rate.per_minute(now)
 
     async def assign(
         self, publisher: Publisher, wallet: dict[str, Any], user_ref: str
