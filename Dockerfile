@@ -25,6 +25,7 @@ COPY transport ./transport
 COPY views ./views
 COPY faust_app ./faust_app
 COPY api ./api
+COPY console ./console
 COPY agents ./agents
 COPY blockhook ./blockhook
 COPY signer ./signer

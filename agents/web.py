@@ -9,12 +9,16 @@ from aiohttp import web
 
 from agents.audit import audit_view
 from api.server import Api
+from console.app import mount
+from console.context import Console
 from faust_app import app, publisher, settings
 from streams.secretbox import SecretBox, box_from_settings
+from views.activity import ActivityView
 from views.claims import ClaimsView
 from views.deliveries import DeliveriesView
 from views.keys import KeysView
 from views.monitors import MonitorsView
+from views.operators import OperatorsView
 from views.topicfold import TopicFold
 from views.wallets import WalletsView
 from views.withdrawals import WithdrawalsView
@@ -26,11 +30,22 @@ wallets = WalletsView(settings)
 deliveries = DeliveriesView(settings)
 claims = ClaimsView(settings)
 withdrawals = WithdrawalsView(settings)
+operators = OperatorsView(settings)
+activity = ActivityView(settings)
 # Access control needs the master key; blockhook/worker.py refuses to start without one
 # unless access control is off (which it allows on loopback only).
 box: SecretBox | None = box_from_settings(settings.auth) if settings.auth.enabled else None
 keys = KeysView(settings, box) if box is not None else None
-folds: list[TopicFold] = [view, wallets, deliveries, claims, audit_view, withdrawals]
+folds: list[TopicFold] = [
+    view,
+    wallets,
+    deliveries,
+    claims,
+    audit_view,
+    withdrawals,
+    operators,
+    activity,
+]
 if keys is not None:
     folds.append(keys)
 _runner: web.AppRunner | None = None
@@ -67,7 +82,22 @@ async def start_api() -> None:
         withdrawals=withdrawals,
         box=box,
     )
-    _runner = web.AppRunner(api.app(), access_log=None)
+    a = api.app()
+    console = Console(
+        settings,
+        publisher,
+        box,
+        view,
+        wallets,
+        deliveries,
+        withdrawals,
+        audit_view,
+        operators,
+        keys=keys,
+        activity=activity,
+    )
+    mount(a, console)
+    _runner = web.AppRunner(a, access_log=None)
     await _runner.setup()
     host, port = settings.api_host_port
     await web.TCPSite(_runner, host, port).start()

@@ -23,6 +23,27 @@ def _public(rec: dict[str, Any], with_event: bool) -> dict[str, Any]:
     return rec if with_event else {k: v for k, v in rec.items() if k != "event"}
 
 
+async def redeliver_one(
+    view: DeliveriesView, monitors: MonitorsView, publisher: Publisher, original: dict[str, Any]
+) -> dict[str, Any]:
+    """Send a delivery again now (the API's and the console's way): a new delivery whose
+    `redelivery_of` is the original; its first log record."""
+    monitor = monitors.monitors.get(str(original.get("monitor_id")))
+    try:
+        job = redelivery_job(original, monitor)
+    except ValueError as exc:
+        raise ApiError(409, "nowhere_to_deliver", str(exc), "monitor_id") from exc
+    rec = log_record(job, "pending", time.time())
+    await publisher.publish(
+        [
+            Message("deliveries", job["monitor_id"].encode(), orjson.dumps(job)),
+            Message("deliveries.log", job["id"].encode(), orjson.dumps(rec)),
+        ]
+    )
+    view.apply_record(rec)  # readable here at once; the topic brings it to the other workers
+    return rec
+
+
 def add_delivery_routes(
     a: web.Application, view: DeliveriesView, monitors: MonitorsView, publisher: Publisher
 ) -> None:
@@ -52,20 +73,7 @@ def add_delivery_routes(
         return json_response(_get(request))
 
     async def redeliver(request: web.Request) -> web.Response:
-        original = _get(request)
-        monitor = monitors.monitors.get(str(original.get("monitor_id")))
-        try:
-            job = redelivery_job(original, monitor)
-        except ValueError as exc:
-            raise ApiError(409, "nowhere_to_deliver", str(exc), "monitor_id") from exc
-        rec = log_record(job, "pending", time.time())
-        await publisher.publish(
-            [
-                Message("deliveries", job["monitor_id"].encode(), orjson.dumps(job)),
-                Message("deliveries.log", job["id"].encode(), orjson.dumps(rec)),
-            ]
-        )
-        view.apply_record(rec)  # readable here at once; the topic brings it to the other workers
+        rec = await redeliver_one(view, monitors, publisher, _get(request))
         return json_response(rec, 202)
 
     listing = (

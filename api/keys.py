@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -38,6 +39,11 @@ class KeysApi:
 
     async def create(self, request: web.Request) -> web.Response:
         body: KeyCreate = await read_json(request, KeyCreate)
+        return private_json(await self.create_key(body), 201)
+
+    async def create_key(self, body: KeyCreate) -> dict[str, Any]:
+        """A new key, stored (the API's and the console's way): its public record with the
+        secret, which exists nowhere else in the clear."""
         try:
             record, secret = make_key(
                 self.box, body.principal, body.roles, body.allowed_ips, body.expires_at, time.time()
@@ -45,7 +51,7 @@ class KeysApi:
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc), "allowed_ips") from None
         await self._store(record)
-        return private_json({**public(record), "secret": secret}, 201)
+        return {**public(record), "secret": secret}
 
     async def list(self, request: web.Request) -> web.Response:
         limit, cursor = page_args(request)
@@ -58,11 +64,14 @@ class KeysApi:
         return private_json(self.view.public(key_id))
 
     async def revoke(self, request: web.Request) -> web.Response:
-        key_id = request.match_info["id"]
+        return private_json(await self.revoke_key(request.match_info["id"]))
+
+    async def revoke_key(self, key_id: str) -> dict[str, Any] | None:
+        """Revoke a key (the API's and the console's way); its public record."""
         record = found(self.view.records, key_id, f"no key {key_id}", "id")
         if not record.get("revoked"):
             await self._store(revoked(record, time.time()))
-        return private_json(self.view.public(key_id))
+        return self.view.public(key_id)
 
 
 def add_key_routes(

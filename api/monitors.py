@@ -101,6 +101,10 @@ class MonitorsApi:
 
     async def create_monitor(self, request: web.Request) -> web.Response:
         body: MonitorCreate = await read_json(request, MonitorCreate)
+        return json_response(await self.create(body), 201)
+
+    async def create(self, body: MonitorCreate) -> dict[str, Any]:
+        """Create a monitor (the API's and the console's way); the stored monitor."""
         monitor_id = body.id or new_monitor_id()
         if monitor_id in self.view.monitors:
             raise ApiError(409, "already_exists", f"monitor {monitor_id} exists", "id")
@@ -109,7 +113,7 @@ class MonitorsApi:
             await self._check_webhook(body.webhook.url)
         self._check_handler(monitor.get("handler"))
         await self._publish(monitor_id, monitor)
-        return json_response(monitor, 201)
+        return monitor
 
     async def get_monitor(self, request: web.Request) -> web.Response:
         return json_response(self._get(request))
@@ -124,6 +128,10 @@ class MonitorsApi:
     async def patch_monitor(self, request: web.Request) -> web.Response:
         current = self._get(request)
         patch: MonitorPatch = await read_json(request, MonitorPatch)
+        return json_response(await self.patch(current, patch))
+
+    async def patch(self, current: dict[str, Any], patch: MonitorPatch) -> dict[str, Any]:
+        """Change a monitor (the API's and the console's way); the stored monitor."""
         fields = patch.model_dump(mode="json", exclude_unset=True)
         add = fields.pop("add_addresses", []) or []
         remove = set(fields.pop("remove_addresses", []) or [])
@@ -145,7 +153,7 @@ class MonitorsApi:
         if "handler" in fields:
             self._check_handler(monitor.get("handler"))
         await self._publish(current["id"], monitor)
-        return json_response(monitor)
+        return monitor
 
     async def delete_monitor(self, request: web.Request) -> web.Response:
         current = self._get(request)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from api.audit_writer import principal_of
+from api.audit_writer import Principal, principal_of
 from api.http import page_args, page_of, private_json, read_json
 from core.errors import ApiError
 from core.publish import Message, Publisher
@@ -240,11 +240,22 @@ class WithdrawalsApi:
         """approve, reject or cancel one withdrawal or one batch (the path says which)."""
         target = request.match_info["id"]
         verb = request.path.rsplit("/", 1)[1]
+        reason = None
+        if verb == "reject":
+            body: RejectBody = await read_json(request, RejectBody)
+            reason = body.reason
+        answer = await self.decide_as(principal_of(request), target, verb, reason)
+        return private_json(answer)
+
+    async def decide_as(
+        self, who: Principal, target: str, verb: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """approve, reject or cancel a withdrawal or batch for a principal (the API's and the
+        console's way): the agent's state machine decides; its answer, or an ApiError."""
         table = self.view.batches if target.startswith("wbt_") else self.view.records
         rec = table.get(target)
         if rec is None:
             raise ApiError(404, "not_found", f"no such withdrawal or batch {target}", "id")
-        who = principal_of(request)
         cmd: dict[str, Any] = {
             "type": verb,
             "target": target,
@@ -252,12 +263,12 @@ class WithdrawalsApi:
             "key_id": who.key_id,
         }
         if verb == "reject":
-            body: RejectBody = await read_json(request, RejectBody)
-            cmd["reason"] = body.reason
+            cmd["reason"] = reason
         if verb == "cancel":
             cmd["is_admin"] = "admin" in who.roles
         d = await self._command(str(rec["chain"]), str(rec["from"]), cmd)
-        return private_json(d["answer"])
+        answer: dict[str, Any] = d["answer"]
+        return answer
 
     async def get_one(self, request: web.Request) -> web.Response:
         wid = request.match_info["id"]

@@ -1,4 +1,4 @@
-"""The `blockhook` command: dev, worker, backfill, keys, call, wallet."""
+"""The `blockhook` command: dev, worker, backfill, keys, admin, call, wallet."""
 
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ def dev(
         stack.wait_ready()
         admin = stack.create_admin_key()
         signer = stack.start_signer()
+        console_url, password = stack.create_console_operator("admin")
         click.echo(f"blockhook admin key {admin.key_id} {admin.secret}", err=False)
+        click.echo(f"blockhook console {console_url} operator admin password {password}")
         click.echo(f"blockhook ready {cfg.api_url}", err=False)
         sys.stdout.flush()
         click.echo(
@@ -133,6 +135,15 @@ def _keys_group() -> click.Group:
 
 
 main.add_command(_keys_group(), "keys")
+
+
+def _admin_group() -> click.Group:
+    from blockhook.operators_cmd import admin
+
+    return admin
+
+
+main.add_command(_admin_group(), "admin")
 
 
 def _call_command() -> click.Command:

@@ -128,6 +128,21 @@ class WithdrawalSettings(BaseModel):
     decide_timeout_s: float = Field(default=15.0, gt=0, le=300)
 
 
+class ConsoleSettings(BaseModel):
+    """The admin console at /admin: sessions, sign-in lock-out and cookies."""
+
+    # A session ends this long after sign-in, used or not.
+    session_ttl_s: float = Field(default=8 * 3600.0, ge=60, le=30 * 86_400)
+    # This many failed sign-ins within the window lock the operator out for lockout_s.
+    lockout_failures: int = Field(default=5, ge=1, le=1000)
+    lockout_window_s: float = Field(default=900.0, gt=0)
+    lockout_s: float = Field(default=900.0, gt=0)
+    # Cookies carry Secure (browsers accept them on http://localhost and 127.0.0.1 too).
+    secure_cookies: bool = True
+    # Password hashes verified at once (argon2 takes 64 MiB and tens of ms each).
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
+
+
 class Settings(BaseSettings):
     """All of blockhook's settings. Environment beats file beats default."""
 
@@ -148,6 +163,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     withdrawals: WithdrawalSettings = Field(default_factory=WithdrawalSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     api_bind: str = "127.0.0.1:8000"
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     allow_private_webhooks: bool = False

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.bootstrap import create_operator
 from core.errors import ConfigError
-from core.settings import CONFIG_ENV, load_settings
+from core.settings import CONFIG_ENV, Settings, load_settings
 from dev import procs
 from dev.devsigner import DevSigner
 from streams.secretbox import new_master_key
@@ -205,18 +206,36 @@ class DevStack:
             time.sleep(0.3)
         raise ConfigError(f"worker not ready after {timeout_s:g}s; see {self.cfg.root}/logs/")
 
-    def new_key(self, principal: str, roles: list[str]) -> tuple[str, str]:
-        """A key made straight on the keys topic (no API needed): its id and secret."""
+    def _settings(self) -> Settings:
+        """The worker's settings, read without changing this process's own."""
         old = os.environ.get(CONFIG_ENV)
         try:
-            s = load_settings(self.config_path)
-        finally:  # this process's own settings stay as they were
+            return load_settings(self.config_path)
+        finally:
             if old is None:
                 os.environ.pop(CONFIG_ENV, None)
             else:
                 os.environ[CONFIG_ENV] = old
-        record, secret = asyncio.run(create_key(s, principal, roles))
+
+    def new_key(self, principal: str, roles: list[str]) -> tuple[str, str]:
+        """A key made straight on the keys topic (no API needed): its id and secret."""
+        record, secret = asyncio.run(create_key(self._settings(), principal, roles))
         return str(record["id"]), secret
+
+    def new_operator(
+        self, name: str, roles: list[str], password: str | None = None, reset: bool = False
+    ) -> str:
+        """A console operator made straight on its topic; its password."""
+        return asyncio.run(create_operator(self._settings(), name, roles, password, reset))
+
+    def create_console_operator(self, name: str = "admin") -> tuple[str, str]:
+        """The dev stack's operator (admin and approver, so a newcomer can try everything):
+        the console's URL and its new password, also in console.json (owner-only)."""
+        password = self.new_operator(name, ["admin", "approver"])
+        url = f"{self.cfg.api_url}/admin"
+        doc = {"url": url, "operator": name, "password": password}
+        write_private(self.cfg.root / "console.json", json.dumps(doc) + "\n")
+        return url, password
 
     def _accepted(self, client: ApiClient, probe: str, timeout_s: float, what: str) -> ApiClient:
         """The client, once the worker answers its signed GET of `probe` with 200 (the keys

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AssetKey = tuple[str, str | None, str | None]  # kind, contract, token_id
+HISTORY_MAX = 1000  # points kept of each treasury's balance over time
 
 
 def asset_key(asset: dict[str, Any]) -> AssetKey:
@@ -80,14 +81,24 @@ class Ledger:
     # until its own transfer out is counted here
     sent_txs: set[tuple[str, str]] = field(default_factory=set)
 
+    # treasury balance → (record time in ms, balance after) at each change, newest last
+    history: dict[BalanceKey, list[tuple[int, int]]] = field(default_factory=dict)
+    clock_ms: int = 0  # the newest record time folded
+
     def _add(self, bk: BalanceKey, amount: int) -> None:
-        self.balances[bk] = self.balances.get(bk, 0) + amount
+        total = self.balances[bk] = self.balances.get(bk, 0) + amount
+        if bk[1] is None:  # a treasury: its balance over time, for the console's chart
+            h = self.history.setdefault(bk, [])
+            h.append((self.clock_ms, total))
+            if len(h) > 2 * HISTORY_MAX:
+                del h[:-HISTORY_MAX]
 
     def apply(self, ev: dict[str, Any], ts_ms: int) -> bool:
         """Fold one event; False when it is ignored (duplicate, not a wallet's transfer)."""
         eid = ev.get("id")
         if not isinstance(eid, str) or eid in self.seen_ids:
             return False
+        self.clock_ms = max(self.clock_ms, ts_ms)
         self.seen_ids.add(eid)
         wallet_id, user_ref = ev.get("wallet_id"), ev.get("user_ref")
         direction = ev.get("direction")

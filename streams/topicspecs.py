@@ -110,6 +110,25 @@ TOPICS: tuple[TopicSpec, ...] = (
         "withdrawal id",
         "the signed transaction, kept before it is broadcast",
     ),
+    TopicSpec("operators", "internal", True, "operator name", "console operators", 1),
+    TopicSpec(
+        "console.sessions",
+        "internal",
+        True,
+        "session id (a digest)",
+        "console sessions: operator, expiry, signed out",
+        1,
+    ),
+    # Lock-out looks back minutes; a week keeps the trail for an investigation.
+    TopicSpec(
+        "console.signins",
+        "internal",
+        False,
+        "operator name",
+        "console sign-in attempts, for the lock-out",
+        1,
+        retention_ms=7 * 86_400_000,
+    ),
     # A day of idempotency keys, plus an hour; the fold reads it whole at start.
     TopicSpec(
         "auth.claims",

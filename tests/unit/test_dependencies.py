@@ -30,6 +30,7 @@ RUNTIME_PACKAGES = (
     "views",
     "faust_app",
     "api",
+    "console",
     "agents",
     "blockhook",
     "signer",

@@ -22,9 +22,10 @@ RANK: dict[str, int] = {
     "views": 4,  # topics folded into memory for reads
     "faust_app": 4,  # the Faust app, its topics and tables, the publisher
     "api": 5,  # HTTP routes
-    "agents": 6,  # Faust agents, timers, the API's start
-    "dev": 7,  # embedded stack, demo, chain tools
-    "blockhook": 8,  # the command line
+    "console": 6,  # the admin console's pages (over the API's services)
+    "agents": 7,  # Faust agents, timers, the API's start
+    "dev": 8,  # embedded stack, demo, chain tools
+    "blockhook": 9,  # the command line
 }
 # No I/O library in the pure packages: what they decide is testable without a broker.
 IO_LIBS = {"faust", "mode", "aiokafka", "aiohttp", "rocksdict"}

@@ -1,0 +1,438 @@
+"""The admin console in a real headless Chromium against the shared stack: sign-in with
+passwords, TOTP and lock-out; live deposits; redelivery; four-eyes approval by two operators
+to confirmed; CSRF, XSS and signed-out sessions refused; every screen screenshotted at
+desktop and phone width and checked with axe-core."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pyotp
+import pytest
+
+from dev import chaintools as ct
+from dev.devstack import DevStack
+from tests.e2e.browser import Browser, assert_accessible
+from tests.e2e.conftest import api
+from tests.e2e.receiver import Receiver
+from tests.e2e.test_pipeline import FUNDER
+from tests.e2e.test_wallets import assign, register, wait_until
+from tests.e2e.test_withdrawals import Custody, custody, fresh_address
+
+pytestmark = pytest.mark.e2e
+__all__ = ["custody"]  # the module fixture, shared with the withdrawals tests
+
+PASSWORD = "correct horse battery staple"
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
+TRAP = "window.__alerts = []; window.alert = (m) => window.__alerts.push(String(m));"
+
+
+@pytest.fixture(scope="module")
+def operators(stack: DevStack) -> Iterator[dict[str, str]]:
+    """Operators of the console: their passwords by name."""
+    roles = {
+        "ops-admin": ["admin"],
+        "alice": ["operator", "approver"],
+        "bob": ["approver"],
+        "carol": ["approver", "viewer"],
+        "vic": ["viewer"],
+        "erin": ["operator"],
+        "lou": ["viewer"],
+        "tess": ["viewer"],
+    }
+    for name, r in roles.items():
+        stack.new_operator(name, r, PASSWORD)
+    yield {n: PASSWORD for n in roles}
+
+
+def run(coro: Callable[[Browser], Awaitable[Any]]) -> Any:
+    """Run one browser session."""
+
+    async def go() -> Any:
+        async with Browser() as b:
+            return await coro(b)
+
+    return asyncio.run(go())
+
+
+async def sign_in(b: Browser, stack: DevStack, name: str, password: str, code: str = "") -> str:
+    """Fill the sign-in form; the text of the page it lands on."""
+    await b.goto(f"{stack.cfg.api_url}/admin/signin")
+    await b.fill("#name", name)
+    await b.fill("#password", password)
+    if code:
+        await b.fill("#code", code)
+    await b.submit_and_wait("form[action='/admin/signin'] [type=submit]")
+    return await b.text()
+
+
+async def signed_in_as(b: Browser, stack: DevStack, name: str) -> None:
+    text = await sign_in(b, stack, name, PASSWORD)
+    assert "Dashboard" in text and name in text, text[:300]
+
+
+async def post_form(b: Browser, path: str, fields: dict[str, str]) -> tuple[int, str]:
+    """A form post made by script from the signed-in page (a forgery, or a missing token):
+    the status and text it got (after redirects)."""
+    got = await b.eval(
+        f"""(async () => {{
+            const r = await fetch({path!r}, {{method: 'POST', body: new URLSearchParams({fields!r}),
+                credentials: 'same-origin'}});
+            return [r.status, await r.text()];
+        }})()"""
+    )
+    return int(got[0]), str(got[1])
+
+
+async def csrf(b: Browser) -> str:
+    return str(await b.eval("document.querySelector('input[name=csrf]').value"))
+
+
+async def shoot(b: Browser, name: str) -> None:
+    """Screenshots at desktop and phone width, and axe-core at both."""
+    for size in ("desktop", "phone"):
+        await (b.desktop() if size == "desktop" else b.phone())
+        await b.reload()
+        await b.screenshot(f"console/{name}-{size}.png")
+        assert_accessible(await b.axe())
+    await b.desktop()
+
+
+def test_sign_in_wrong_password_lockout_and_sign_out(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    async def drive(b: Browser) -> None:
+        text = await sign_in(b, stack, "vic", "not the password at all")
+        assert "Wrong name, password or code." in text
+        await shoot(b, "signin")
+        assert await b.cookie("bh_console") is None
+        await signed_in_as(b, stack, "vic")
+        cookie = await b.cookie("bh_console")
+        assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert cookie["secure"], cookie
+        # a viewer sees no withdrawal decisions and may not reach the keys
+        await b.goto(f"{stack.cfg.api_url}/admin/keys")
+        assert "Your roles do not allow this." in await b.text()
+        # sign out, then the old cookie is refused
+        await b.goto(f"{stack.cfg.api_url}/admin/")
+        await b.submit_and_wait("form[action='/admin/signout'] button")
+        assert "Sign in to blockhook" in await b.text()
+        await b.set_cookie("bh_console", cookie["value"], stack.cfg.api_url + "/admin/")
+        await b.goto(f"{stack.cfg.api_url}/admin/balances")
+        assert "/admin/signin" in await b.url() and "Sign in to blockhook" in await b.text()
+        # five wrong passwords lock the name out, the right one included
+        for _ in range(5):
+            assert "Wrong name" in await sign_in(b, stack, "lou", "wrong wrong wrong")
+        text = await sign_in(b, stack, "lou", PASSWORD)
+        assert "Too many failed sign-ins" in text, text[:300]
+
+    run(drive)
+
+    def outcomes() -> list[str]:
+        status, audit = api(stack, "GET", "/v1/audit?action=console.signin&principal=lou")
+        assert status == 200
+        return [r["detail"].get("code") for r in audit["items"]]
+
+    wait_until(lambda: "locked_out" in outcomes(), 30, "the lock-out audited")
+    assert outcomes().count("wrong_credentials") == 5
+
+
+def test_sign_out_everywhere_ends_the_other_sessions(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    async def drive(b: Browser) -> None:
+        async with Browser() as other:
+            await signed_in_as(other, stack, "erin")
+            await signed_in_as(b, stack, "erin")
+            await b.goto(f"{stack.cfg.api_url}/admin/account")
+            await shoot(b, "account")
+            await b.submit_and_wait("form[action='/admin/signout-everywhere'] button")
+            await other.goto(f"{stack.cfg.api_url}/admin/deposits")
+            assert "Sign in to blockhook" in await other.text()
+
+    run(drive)
+
+
+def test_totp_is_enforced_once_set_up_and_a_recovery_code_works_once(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    async def drive(b: Browser) -> None:
+        await signed_in_as(b, stack, "tess")
+        await b.goto(f"{stack.cfg.api_url}/admin/account")
+        await b.submit_and_wait("form[action='/admin/account/totp'] button")
+        secret = str(await b.eval("document.querySelector('code.secret').textContent"))
+        assert await b.count(".qr svg") == 1
+        await b.screenshot("console/totp-setup-desktop.png")
+        totp = pyotp.TOTP(secret)
+        await b.fill("#code", "000000" if totp.now() != "000000" else "111111")
+        await b.submit_and_wait("form[action='/admin/account/totp/confirm'] button")
+        assert "That code is not right" in await b.text()
+        await b.fill("#code", totp.now())
+        await b.submit_and_wait("form[action='/admin/account/totp/confirm'] button")
+        codes = await b.eval(
+            "[...document.querySelectorAll('ul.codes code')].map(e => e.textContent)"
+        )
+        assert len(codes) == 10
+        await b.submit_and_wait("form[action='/admin/signout'] button")
+        # the password alone no longer does
+        assert "Wrong name, password or code." in await sign_in(b, stack, "tess", PASSWORD)
+        # a recovery code does, once
+        assert "Dashboard" in await sign_in(b, stack, "tess", PASSWORD, codes[0])
+        await b.submit_and_wait("form[action='/admin/signout'] button")
+        assert "Wrong name" in await sign_in(b, stack, "tess", PASSWORD, codes[0])
+        # the next step's code (the one used at set-up is spent)
+        nxt = totp.at(int(time.time()) + totp.interval)
+        assert "Dashboard" in await sign_in(b, stack, "tess", PASSWORD, nxt)
+
+    run(drive)
+
+
+def test_deposit_appears_and_confirms_without_a_reload(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    rpc = stack.cfg.rpc_url
+    w = register(stack, 7, "console deposits")
+    status, mon = api(stack, "POST", "/v1/monitors", {"chain": "local", "wallet_ids": [w["id"]]})
+    assert status == 201, mon
+    a = assign(stack, w["id"], "dave-console")
+
+    async def drive(b: Browser) -> None:
+        await signed_in_as(b, stack, "vic")
+        await b.goto(f"{stack.cfg.api_url}/admin/deposits?q=dave-console")
+        assert "No deposits match." in await b.text()
+        await b.eval("window.__same_page = 42")
+        tx = await asyncio.to_thread(ct.send_eth, rpc, FUNDER, a["address"], 125 * 10**15)
+        row = f"tr[data-tx='{tx}']"
+        await b.wait_for(f'!!document.querySelector("{row}")', 60, "the deposit's row")
+        assert "0.125 ETH" in await b.text() and "dave-console" in await b.text()
+        await asyncio.to_thread(ct.mine, rpc, 3)
+        await b.wait_for(
+            f"document.querySelector(\"{row}\")?.dataset.state === 'confirmed'", 60, "confirmed"
+        )
+        assert await b.eval("window.__same_page") == 42, "the page reloaded"
+        await shoot(b, "deposits")
+
+    run(drive)
+
+
+def test_failed_delivery_is_redelivered_from_the_console_after_the_endpoint_recovers(
+    stack: DevStack, operators: dict[str, str], receiver: Receiver
+) -> None:
+    rpc = stack.cfg.rpc_url
+    down = {"on": True}
+    receiver.status_for = lambda path: 503 if down["on"] else 200
+    to = fresh_address()
+    status, mon = api(
+        stack,
+        "POST",
+        "/v1/monitors",
+        {
+            "chain": "local",
+            "name": "console redelivery",
+            "addresses": [to],
+            "webhook": {"url": receiver.url + "/hook"},
+            "retry": {"delays_s": [3600]},  # the original waits an hour: only ours goes
+        },
+    )
+    assert status == 201, mon
+    ct.send_eth(rpc, FUNDER, to, 10**15)
+    wait_until(lambda: len(receiver.received) >= 1, 60, "the first (failed) attempt")
+
+    async def drive(b: Browser) -> None:
+        await signed_in_as(b, stack, "erin")
+        await b.goto(f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}&code=503")
+        await b.wait_for("document.querySelectorAll('tr[data-id]').length >= 1", 10, "a row")
+        text = await b.text()
+        assert "503" in text and "pending" in text, text[:500]
+        await shoot(b, "deliveries")
+        did = await b.eval("document.querySelector('tr[data-id]').dataset.id")
+        await b.goto(f"{stack.cfg.api_url}/admin/deliveries/{did}")
+        await shoot(b, "delivery")
+        down["on"] = False
+        n = len(receiver.received)
+        await b.goto(f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}")
+        await b.click(f"input[value='{did}']")
+        await b.submit_and_wait("form[action='/admin/deliveries/redeliver'] button[type=submit]")
+        assert "1 sent again" in await b.text()
+        wait_until(lambda: len(receiver.received) > n, 30, "the redelivery")
+        delivered = f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}&status=delivered"
+        for _ in range(60):
+            await b.goto(delivered)
+            if f"again of {did}" in await b.text():
+                break
+            await asyncio.sleep(0.5)
+        assert f"again of {did}" in await b.text(), "the redelivery is not listed as delivered"
+
+    run(drive)
+
+
+def test_withdrawal_approved_in_the_console_by_two_operators_reaches_confirmed(
+    stack: DevStack, operators: dict[str, str], custody: Custody
+) -> None:
+    rec = custody.request(fresh_address(), 10**15)  # alice, through the API
+    wid = rec["id"]
+    url = f"{stack.cfg.api_url}/admin/withdrawals/{wid}"
+
+    async def as_requester(b: Browser) -> None:
+        await signed_in_as(b, stack, "alice")
+        await b.goto(url)
+        assert "You requested this withdrawal" in await b.text()
+        assert await b.count("#approve") == 0
+        await b.goto(f"{stack.cfg.api_url}/admin/withdrawals")
+        assert await b.count(f"button[name=one][value='{wid}']") == 0
+        # a forged approve, token and all, is refused by the four-eyes rule
+        token = await csrf(b)
+        status, text = await post_form(
+            b,
+            "/admin/withdrawals/decide",
+            {"csrf": token, "id": wid, "verb": "approve", "back": f"/admin/withdrawals/{wid}"},
+        )
+        assert status == 200 and "self_approval" in text, text[:400]
+        # without the token it does not even get there
+        status, text = await post_form(
+            b, "/admin/withdrawals/decide", {"id": wid, "verb": "approve"}
+        )
+        assert status == 403 and "was not sent from this console" in text
+
+    run(as_requester)
+    assert custody.get(wid)["approvals"] == []
+
+    async def bob(b: Browser) -> None:
+        await signed_in_as(b, stack, "bob")
+        await b.goto(f"{stack.cfg.api_url}/admin/withdrawals")
+        await shoot(b, "withdrawals")
+        await b.submit_and_wait(f"button[name=one][value='{wid}']")
+        assert "1 approved" in await b.text()
+
+    run(bob)
+    assert [a["principal"] for a in custody.get(wid)["approvals"]] == ["bob"]
+
+    async def carol(b: Browser) -> None:
+        await signed_in_as(b, stack, "carol")
+        await b.goto(url)
+        await b.submit_and_wait("#approve")
+        await b.wait_for(
+            "document.querySelector('#wd-status').textContent !== 'pending_approval'", 20
+        )
+        for _ in range(120):
+            st = await b.eval("document.querySelector('#wd-status').textContent")
+            if st == "confirmed":
+                break
+            if st == "broadcast":
+                await asyncio.to_thread(ct.mine, custody.rpc)
+            await asyncio.sleep(0.5)
+        assert st == "confirmed", st
+        text = await b.text()
+        assert "approved by bob" in text and "approved by carol" in text and "broadcast as" in text
+        await shoot(b, "withdrawal")
+
+    run(carol)
+
+
+def test_hostile_names_urls_and_customer_refs_render_as_text_on_every_page(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    rpc = stack.cfg.rpc_url
+    w = register(stack, 8, HOSTILE)
+    url = "http://127.0.0.1:9/h?q=%22'%3E%3Cscript%3Ealert(3)%3C/script%3E&x=\"'><b>"
+    status, mon = api(
+        stack,
+        "POST",
+        "/v1/monitors",
+        {"chain": "local", "name": HOSTILE, "wallet_ids": [w["id"]], "webhook": {"url": url}},
+    )
+    assert status == 201, mon
+    a = assign(stack, w["id"], HOSTILE)
+    ct.send_eth(rpc, FUNDER, a["address"], 10**15)
+    api_url = stack.cfg.api_url
+    pages = [
+        ("/admin/monitors", True),
+        (f"/admin/monitors/{mon['id']}", True),
+        (f"/admin/deliveries?monitor_id={mon['id']}", True),
+        ("/admin/deposits", True),
+        ("/admin/wallets", True),
+        (f"/admin/wallets/{w['id']}", True),
+        ("/admin/balances", True),
+        ("/admin/", False),
+        (f"/admin/audit?target={mon['id']}", False),
+    ]
+
+    async def drive(b: Browser) -> None:
+        await b.call("Page.addScriptToEvaluateOnNewDocument", source=TRAP)
+        await signed_in_as(b, stack, "ops-admin")
+        await b.goto(f"{api_url}/admin/deliveries?monitor_id={mon['id']}")
+        await b.wait_for("document.querySelectorAll('tr[data-id]').length > 0", 60, "a delivery")
+        for path, shows in pages:
+            await b.goto(api_url + path)
+            await asyncio.sleep(0.3)  # let a live part refresh once
+            text = await b.text()
+            if shows:
+                assert HOSTILE in text, (path, text[:400])
+            assert await b.count("img") == 0, path
+            assert await b.count("b") == 0, path
+            assert await b.count("script") == 1, path  # console.js only
+            assert await b.eval("window.__alerts.length") == 0, path
+        assert not b.errors(), b.errors()
+
+    run(drive)
+
+
+def test_the_audit_shows_it_all_and_the_chain_verifies_and_every_screen_is_accessible(
+    stack: DevStack, operators: dict[str, str]
+) -> None:
+    api_url = stack.cfg.api_url
+
+    async def drive(b: Browser) -> None:
+        # a sign-in form posted without its token is refused
+        await b.goto(f"{api_url}/admin/signin")
+        status, text = await post_form(
+            b, "/admin/signin", {"name": "ops-admin", "password": PASSWORD}
+        )
+        assert status == 403 and "sign-in form expired" in text
+        await signed_in_as(b, stack, "ops-admin")
+        for path, name in [
+            ("/admin/", "dashboard"),
+            ("/admin/balances", "balances"),
+            ("/admin/monitors", "monitors"),
+            ("/admin/monitors/new", "monitor-new"),
+            ("/admin/wallets", "wallets"),
+            ("/admin/keys", "keys"),
+            ("/admin/operators", "operators"),
+        ]:
+            await b.goto(api_url + path)
+            await shoot(b, name)
+        await b.goto(f"{api_url}/admin/wallets")
+        wallet_link = "document.querySelector('a[href^=\"/admin/wallets/wal_\"]').href"
+        await b.goto(str(await b.eval(wallet_link)))
+        await shoot(b, "wallet")
+        # a key made in the console: its secret once
+        await b.goto(f"{api_url}/admin/keys")
+        await b.fill("#principal", "console-made")
+        await b.click("input[name=roles][value=viewer]")
+        await b.submit_and_wait("form[action='/admin/keys'] button[type=submit]")
+        secret = str(await b.eval("document.querySelector('code.secret').textContent"))
+        assert secret.startswith("bhsk_")
+        await b.goto(f"{api_url}/admin/keys")
+        assert secret not in await b.html()
+        # the audit: who did what, and the chain verifies
+        await b.goto(f"{api_url}/admin/audit")
+        text = await b.text()
+        for needed in ("withdrawal.approve", "console.signin", "delivery.redeliver", "key.create"):
+            assert needed in text, needed
+        await b.goto(f"{api_url}/admin/audit?action=withdrawal.approve")
+        who = await b.eval(
+            "[...document.querySelectorAll('tr[data-action] td:nth-child(3)')]"
+            ".map(e => e.textContent)"
+        )
+        assert {"bob", "carol"} <= set(who), who
+        await b.goto(f"{api_url}/admin/audit?action=auth.refused")
+        assert "csrf_failed" in await b.text()
+        await b.goto(f"{api_url}/admin/audit")
+        await b.submit_and_wait("#verify")
+        assert "The chain verifies" in await b.text()
+        await shoot(b, "audit")
+
+    run(drive)
