@@ -194,9 +194,10 @@ class Traffic:
     """Every round: ETH and TST to the watched addresses, ETH to an unwatched one, now and
     then a TST transfer that reverts (the last two must produce no webhook)."""
 
-    def __init__(self, rpc_url: str, token: str) -> None:
+    def __init__(self, rpc_url: str, token: str, customer: str | None = None) -> None:
         self.url = rpc_url
         self.token = token
+        self.customer = customer
         self.round = 0
         self.pending: list[tuple[str, str, bool]] = []  # (tx, what, should succeed)
 
@@ -231,6 +232,11 @@ class Traffic:
             f"{units(tst, ct.TOKEN_DECIMALS)} TST  acct1 -> {name(tst_to)} (watched)",
             ct.token_transfer(self.url, self.token, A[1], tst_to, tst),
         )
+        if self.customer is not None and i % 2 == 0:
+            self.send(
+                f"{units(wei // 5, 18)} ETH  acct0 -> customer-42 (a deposit: see the console)",
+                ct.send_eth(self.url, A[0], self.customer, wei // 5),
+            )
         self.send(
             f"0.01 ETH  acct0 -> {name(UNWATCHED)} (not watched: no webhook)",
             ct.send_eth(self.url, A[0], UNWATCHED, 10**16),
@@ -241,6 +247,15 @@ class Traffic:
             self.send(
                 f"1 TST  acct2 -> {name(WATCHED[0])} (reverts: no webhook)", fail.send(), False
             )
+
+
+def customer_address(stack: DevStack, user_ref: str) -> str:
+    """A customer's deposit address in the dev signer's wallet (watched by its monitor)."""
+    wallet = stack.signer_wallet()
+    assert wallet is not None and stack.admin is not None
+    body = {"user_ref": user_ref}
+    got = post_json(stack.admin, f"/v1/wallets/{wallet['id']}/addresses", body)
+    return str(got["address"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -273,6 +288,9 @@ blockhook demo
   Before the traffic starts it also runs one withdrawal: the dev blockhook-signer reports its
   wallet, its treasury is funded, demo-requester asks for 1 ETH to acct5, demo-approver-1 and
   demo-approver-2 approve, the signer signs, blockhook broadcasts and follows it to confirmed.
+  Then every other round it pays a customer's deposit address in the signer's wallet.
+  Open the console line's URL in a browser and sign in with the name and password it prints:
+  balances, deposits (live), deliveries and the withdrawal are there.
   Logs: {cfg.root}/logs    Stop: Ctrl-C
 """
 
@@ -305,6 +323,8 @@ def run(args: argparse.Namespace) -> int:
         stack.wait_ready()
         admin = stack.create_admin_key()
         say(f"blockhook admin key {admin.key_id} (secret in {cfg.admin_key_path})")
+        console_url, password = stack.create_console_operator("admin")
+        say(f"blockhook console {console_url} operator admin password {password}")
         stack.start_signer()
         say(f"blockhook-signer started (throwaway keystore, no limits; log {cfg.root}/logs)")
         say(f"blockhook ready {cfg.api_url}")
@@ -329,7 +349,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"TST deployed at {token}; minted 1000000 TST to acct1")
         wid = run_withdrawal(stack, A[0], PAYEE, say)
         say(f"withdrawal {wid} confirmed: requested, approved twice, signed, broadcast")
-        traffic = Traffic(rpc, token)
+        customer = customer_address(stack, "customer-42")
+        say(f"customer-42's deposit address in the signer wallet: {customer}")
+        traffic = Traffic(rpc, token, customer)
         next_round = time.monotonic()
         while deadline is None or time.monotonic() < deadline:
             if stack.worker is None or stack.worker.poll() is not None:

@@ -149,7 +149,7 @@ def totp_step(secret: str, code: str, now: float, last_step: int) -> int | None:
     """The time step the code is valid for (now, one step before or after), or None. A step
     at or before `last_step` (the last one used) is refused: a code works once."""
     code = code.strip().replace(" ", "")
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"[0-9]{6}", code):  # ASCII only (\d takes any script's digits)
         return None
     totp = pyotp.TOTP(secret)
     step = int(now) // totp.interval

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,9 +96,15 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
         assert saved == {"key_id": key_id, "secret": secret, "url": f"http://127.0.0.1:{api_port}"}
         status, _ = ApiClient.from_file(key_file).call("GET", "/v1/monitors")
         assert status == 200
+        # The console line too, before the ready line; its password signs in.
+        console = [x.split() for x in lines if x.startswith("blockhook console ")]
+        assert len(console) == 1 and lines.index(ready_line) > lines.index(" ".join(console[0]))
+        _, _, url, _, name, _, password = console[0]
+        assert url == f"http://127.0.0.1:{api_port}/admin" and name == "admin"
+        assert "Dashboard" in console_sign_in(url, name, password)
         cli = [sys.executable, "-m", "blockhook", "call", "--key-file", str(key_file)]
         got = subprocess.run([*cli, "GET", "/v1/monitors"], capture_output=True, timeout=60)
-        assert got.returncode == 0 and json.loads(got.stdout)["items"] == [], got
+        assert got.returncode == 0 and isinstance(json.loads(got.stdout)["items"], list), got
         got = subprocess.run(
             [*cli, "GET", "/v1/monitors/mon_none"], capture_output=True, timeout=60
         )
@@ -111,6 +121,39 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def console_sign_in(url: str, name: str, password: str) -> str:
+    """Sign in to the console as a browser would (its cookies, the form's CSRF token; the
+    cookies are Secure, which browsers send to http://127.0.0.1 and urllib's jar does not,
+    so they are carried by hand); the page it lands on."""
+
+    def cookies(r: Any) -> str:
+        return "; ".join(c.split(";", 1)[0] for c in r.headers.get_all("Set-Cookie") or [])
+
+    with urllib.request.urlopen(f"{url}/signin", timeout=10) as r:
+        form, jar = r.read().decode(), cookies(r)
+    token = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert token and jar, form
+    body = urllib.parse.urlencode(
+        {"csrf": token.group(1), "name": name, "password": password, "next": "/admin/"}
+    ).encode()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(f"{url}/signin", body, headers={"Cookie": jar})
+    try:
+        opener.open(req, timeout=10)
+        raise AssertionError("the sign-in did not redirect")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 303, exc.read()[:500]
+        session = cookies(exc)
+    page = urllib.request.Request(f"{url}/", headers={"Cookie": session})
+    with urllib.request.urlopen(page, timeout=10) as r:
+        return str(r.read().decode())
 
 
 @pytest.mark.parametrize(
