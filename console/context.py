@@ -53,6 +53,7 @@ class Operator:
 OPERATOR = web.RequestKey("bh.console.operator", Operator)
 REQUEST_ID = web.RequestKey("bh.console.request_id", str)
 PRE_TOKEN = web.RequestKey("bh.console.pre_token", str)  # the sign-in form's CSRF cookie
+AUDITED = web.RequestKey("bh.console.audited", int)  # audit records this request wrote
 
 
 def _env() -> jinja2.Environment:
@@ -146,6 +147,10 @@ class Console:
         """One audit record for a console action, as an API call gets one."""
         d = {"via": "console", "method": request.method, "path": request.path, **(detail or {})}
         who = self.caller(request, name)
+        n = request.get(AUDITED, 0)
+        request[AUDITED] = n + 1
+        if n:  # a bulk action: one record per item, each with its own id (ids dedupe)
+            who = Caller(f"{who.request_id}-{n}", who.principal, who.key_id, who.ip)
         await self.writer.write([self.writer.entry(who, action, target, outcome, status, d)])
 
     def now(self) -> float:

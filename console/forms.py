@@ -46,10 +46,11 @@ def flash_redirect(
     session (a link cannot forge it, as it could a message in the query)."""
     resp = see_other(url)
     if notice or error:
-        body = base64.urlsafe_b64encode(orjson.dumps([notice[:300], error[:600]])).decode()
+        body = base64.urlsafe_b64encode(orjson.dumps([_cap(notice, 300), _cap(error, 900)]))
+        body_text = body.decode()
         resp.set_cookie(
             FLASH,
-            f"{body}.{_flash_mac(token, body)}",
+            f"{body_text}.{_flash_mac(token, body_text)}",
             path="/admin",
             httponly=True,
             samesite="Strict",
@@ -59,12 +60,17 @@ def flash_redirect(
     return resp
 
 
+def _cap(text: str, n_bytes: int) -> str:
+    """At most n_bytes of UTF-8 (a cookie's size is in bytes), cut at a character."""
+    return text.encode()[:n_bytes].decode("utf-8", "ignore")
+
+
 def flash_of(cookie: str | None, token: str | None) -> tuple[str, str]:
     """The (notice, error) of a flash cookie made for this session, or empty strings."""
     if not cookie or not token or "." not in cookie or len(cookie) > 4000:
         return "", ""
     body, mac = cookie.rsplit(".", 1)
-    if not hmac.compare_digest(mac, _flash_mac(token, body)):
+    if not hmac.compare_digest(mac.encode("utf-8", "replace"), _flash_mac(token, body).encode()):
         return "", ""
     try:
         notice, error = orjson.loads(base64.urlsafe_b64decode(body))

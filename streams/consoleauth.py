@@ -39,7 +39,8 @@ def csrf_ok(token: str | None, sent: str | None) -> bool:
     """Whether a form's CSRF field belongs to this session (constant time)."""
     if not token or not sent:
         return False
-    return hmac.compare_digest(csrf_token(token), sent)
+    # bytes: compare_digest refuses non-ASCII text, and a hostile form may hold any
+    return hmac.compare_digest(csrf_token(token).encode(), sent.encode("utf-8", "replace"))
 
 
 def new_session(
@@ -99,13 +100,13 @@ def locked_until(attempts: Iterable[dict[str, Any]], now: float, p: Lockout) -> 
             fails = []
         else:
             fails.append(float(a.get("at") or 0))
-    if len(fails) < p.failures:
-        return None
-    recent = fails[-p.failures :]
-    if recent[-1] - recent[0] > p.window_s:
-        return None
-    until = recent[-1] + p.lock_s
-    return until if until > now else None
+    until = None
+    n = p.failures
+    for i in range(len(fails) - n + 1):  # every run of n failures close enough together
+        if fails[i + n - 1] - fails[i] <= p.window_s:
+            end = fails[i + n - 1] + p.lock_s
+            until = end if until is None else max(until, end)
+    return until if until is not None and until > now else None
 
 
 def last_totp_step(attempts: Iterable[dict[str, Any]]) -> int:

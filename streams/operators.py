@@ -76,7 +76,7 @@ def password_matches(hashed: str | None, password: str) -> bool:
         return False
     try:
         return _HASHER.verify(hashed or _DUMMY, password) and hashed is not None
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeError):  # a hostile form or a bad record
         return False
 
 
