@@ -87,6 +87,17 @@ async def post_form(b: Browser, path: str, fields: dict[str, str]) -> tuple[int,
     return int(got[0]), str(got[1])
 
 
+async def reload_until(b: Browser, url: str, css: str, what: str, timeout_s: float = 60) -> None:
+    """Load the page again until it shows `css` (pages without a live part)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        await b.goto(url)
+        if await b.count(css):
+            return
+        assert time.monotonic() < deadline, f"{what}: not on {url}"
+        await asyncio.sleep(0.5)
+
+
 async def csrf(b: Browser) -> str:
     return str(await b.eval("document.querySelector('input[name=csrf]').value"))
 
@@ -243,8 +254,8 @@ def test_failed_delivery_is_redelivered_from_the_console_after_the_endpoint_reco
 
     async def drive(b: Browser) -> None:
         await signed_in_as(b, stack, "erin")
-        await b.goto(f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}&code=503")
-        await b.wait_for("document.querySelectorAll('tr[data-id]').length >= 1", 10, "a row")
+        failed = f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}&code=503"
+        await reload_until(b, failed, "tr[data-id]", "the failed delivery")
         text = await b.text()
         assert "503" in text and "pending" in text, text[:500]
         await shoot(b, "deliveries")
@@ -363,8 +374,9 @@ def test_hostile_names_urls_and_customer_refs_render_as_text_on_every_page(
     async def drive(b: Browser) -> None:
         await b.call("Page.addScriptToEvaluateOnNewDocument", source=TRAP)
         await signed_in_as(b, stack, "ops-admin")
-        await b.goto(f"{api_url}/admin/deliveries?monitor_id={mon['id']}")
-        await b.wait_for("document.querySelectorAll('tr[data-id]').length > 0", 60, "a delivery")
+        await reload_until(
+            b, f"{api_url}/admin/deliveries?monitor_id={mon['id']}", "tr[data-id]", "a delivery"
+        )
         for path, shows in pages:
             await b.goto(api_url + path)
             await asyncio.sleep(0.3)  # let a live part refresh once
@@ -436,3 +448,79 @@ def test_the_audit_shows_it_all_and_the_chain_verifies_and_every_screen_is_acces
         await shoot(b, "audit")
 
     run(drive)
+
+
+def test_bulk_approval_monitor_form_and_csv_exports(
+    stack: DevStack, operators: dict[str, str], custody: Custody
+) -> None:
+    ids = [custody.request(fresh_address(), 10**14 * (i + 1))["id"] for i in range(3)]
+    api_url = stack.cfg.api_url
+
+    async def approve_all(b: Browser, who: str) -> None:
+        await signed_in_as(b, stack, who)
+        await b.goto(f"{api_url}/admin/withdrawals")
+        for wid in ids:
+            await b.click(f"input[name=id][value='{wid}']")
+        await b.submit_and_wait("button[name=verb][value=approve]")
+        assert "3 approved" in await b.text(), (await b.text())[:400]
+
+    run(lambda b: approve_all(b, "bob"))
+    run(lambda b: approve_all(b, "carol"))
+    for wid in ids:
+        assert custody.get(wid)["status"] not in ("pending_approval", "rejected"), wid
+    for wid in ids:
+        custody.until(wid, "confirmed")
+
+    async def operate(b: Browser) -> None:
+        await signed_in_as(b, stack, "erin")
+        # a monitor made, changed and paused in the console
+        await b.goto(f"{api_url}/admin/monitors/new")
+        await b.fill("#name", "made in the console")
+        await b.fill("#addresses", fresh_address() + "\n" + fresh_address())
+        await b.fill("#webhook_url", "http://127.0.0.1:9/hook")
+        await b.submit_and_wait("form[action='/admin/monitors'] button[type=submit]")
+        text = await b.text()
+        assert "Monitor made in the console created" in text and "whsec_" in text, text[:300]
+        mid = str(await b.eval("document.querySelector('main code').textContent"))
+        status, mon = api(stack, "GET", f"/v1/monitors/{mid}")
+        assert status == 200 and len(mon["addresses"]) == 2 and mon["active"]
+        await b.goto(f"{api_url}/admin/monitors/{mid}")
+        await b.fill("#name", "renamed in the console")
+        await b.submit_and_wait(f"form[action='/admin/monitors/{mid}'] button[type=submit]")
+        assert "Saved." in await b.text()
+        await b.goto(f"{api_url}/admin/monitors")
+        await b.submit_and_wait(f"form[action='/admin/monitors/{mid}/pause'] button")
+        assert "paused" in await b.text()
+        status, mon = api(stack, "GET", f"/v1/monitors/{mid}")
+        assert mon["name"] == "renamed in the console" and mon["active"] is False
+        assert mon["webhook"]["secret"].startswith("whsec_")
+        # a bad monitor gets its form back with the reason, nothing stored
+        await b.goto(f"{api_url}/admin/monitors/new")
+        await b.fill("#addresses", "0xnot-an-address")
+        await b.submit_and_wait("form[action='/admin/monitors'] button[type=submit]")
+        assert "addresses" in await b.text() and await b.count("#addresses") == 1
+        # exports
+        status, text = await csv_of(b, "/admin/withdrawals.csv?status=all")
+        assert status == 200 and text.startswith("id,status,chain,")
+        assert all(wid in text for wid in ids)
+        status, text = await csv_of(b, "/admin/deposits.csv")
+        assert status == 200 and text.startswith("first_seen,wallet_id,user_ref,")
+        assert custody.wallet["id"] in text  # the treasury's funding, at least
+
+    run(operate)
+
+    async def audit_export(b: Browser) -> None:
+        await signed_in_as(b, stack, "ops-admin")
+        status, text = await csv_of(b, "/admin/audit.csv?action=withdrawal.approve")
+        assert status == 200 and text.startswith("seq,at,principal,")
+        assert sum(wid in text for wid in ids) == 3
+
+    run(audit_export)
+
+
+async def csv_of(b: Browser, path: str) -> tuple[int, str]:
+    got = await b.eval(
+        f"fetch({path!r}, {{credentials: 'same-origin'}})"
+        ".then(async r => [r.status, await r.text()])"
+    )
+    return int(got[0]), str(got[1])
