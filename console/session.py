@@ -181,6 +181,8 @@ class Gate:
             return False
         try:
             form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, "body_too_large", "The form is too large.") from None
         except (ValueError, web.HTTPException):
             return False
         sent = form.get("csrf")

@@ -98,7 +98,8 @@ class SignIn:
         self, op: dict[str, Any], code: str, now: float
     ) -> tuple[bool, int | None, list[str] | None]:
         """Whether the code is a current TOTP code not used before, or one recovery code."""
-        assert self.c.box is not None
+        if self.c.box is None:  # access control off: no master key opens the secret
+            return False, None, None
         secret = ops.open_totp(self.c.box, op)
         if secret is None:
             return False, None, None

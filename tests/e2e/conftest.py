@@ -112,3 +112,8 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.stop()
+
+
+# The custody stack (signer, wallet, funded treasury), once for every module that needs it;
+# imported last, as it builds on the fixtures and helpers above.
+from tests.e2e.custody import custody  # noqa: E402, F401

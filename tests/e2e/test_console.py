@@ -17,13 +17,12 @@ from dev import chaintools as ct
 from dev.devstack import DevStack
 from tests.e2e.browser import Browser, assert_accessible
 from tests.e2e.conftest import api
+from tests.e2e.custody import Custody, fresh_address
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER
 from tests.e2e.test_wallets import assign, register, wait_until
-from tests.e2e.test_withdrawals import Custody, custody, fresh_address
 
 pytestmark = pytest.mark.e2e
-__all__ = ["custody"]  # the module fixture, shared with the withdrawals tests
 
 PASSWORD = "correct horse battery staple"
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
@@ -252,7 +251,7 @@ def test_failed_delivery_is_redelivered_from_the_console_after_the_endpoint_reco
     ct.send_eth(rpc, FUNDER, to, 10**15)
     wait_until(lambda: len(receiver.received) >= 1, 60, "the first (failed) attempt")
 
-    async def drive(b: Browser) -> None:
+    async def drive(b: Browser) -> str:
         await signed_in_as(b, stack, "erin")
         failed = f"{stack.cfg.api_url}/admin/deliveries?monitor_id={mon['id']}&code=503"
         await reload_until(b, failed, "tr[data-id]", "the failed delivery")
@@ -276,8 +275,16 @@ def test_failed_delivery_is_redelivered_from_the_console_after_the_endpoint_reco
                 break
             await asyncio.sleep(0.5)
         assert f"again of {did}" in await b.text(), "the redelivery is not listed as delivered"
+        return str(did)
 
-    run(drive)
+    did = run(drive)
+    query = f"/v1/audit?action=delivery.redeliver&principal=erin&target={did}"
+
+    def audited() -> bool:
+        status, got = api(stack, "GET", query)
+        return status == 200 and any(r["detail"].get("via") == "console" for r in got["items"])
+
+    wait_until(audited, 30, "the redelivery audited under erin")
 
 
 def test_withdrawal_approved_in_the_console_by_two_operators_reaches_confirmed(
@@ -393,9 +400,19 @@ def test_hostile_names_urls_and_customer_refs_render_as_text_on_every_page(
 
 
 def test_the_audit_shows_it_all_and_the_chain_verifies_and_every_screen_is_accessible(
-    stack: DevStack, operators: dict[str, str]
+    stack: DevStack, operators: dict[str, str], custody: Custody
 ) -> None:
     api_url = stack.cfg.api_url
+    register(stack, 9, "audit screens")  # a wallet's page to show, whatever ran before
+    wid = custody.request(fresh_address(), 10**14)["id"]
+
+    async def approve(b: Browser) -> None:
+        await signed_in_as(b, stack, "bob")
+        await b.goto(f"{api_url}/admin/withdrawals/{wid}")
+        await b.submit_and_wait("#approve")
+        assert "1 approved" in await b.text()
+
+    run(approve)
 
     async def drive(b: Browser) -> None:
         # a sign-in form posted without its token is refused
@@ -429,17 +446,31 @@ def test_the_audit_shows_it_all_and_the_chain_verifies_and_every_screen_is_acces
         assert secret.startswith("bhsk_")
         await b.goto(f"{api_url}/admin/keys")
         assert secret not in await b.html()
+        kid = str(
+            await b.eval(
+                "[...document.querySelectorAll('tr[data-id]')]"
+                ".find(r => r.children[1].textContent === 'console-made').dataset.id"
+            )
+        )
+        status, key = api(stack, "GET", f"/v1/keys/{kid}")
+        assert status == 200 and key["principal"] == "console-made" and not key["revoked"]
+        await b.submit_and_wait(f"form[action='/admin/keys/{kid}/revoke'] button")
+        assert f"Key {kid} revoked." in await b.text()
+        assert api(stack, "GET", f"/v1/keys/{kid}")[1]["revoked"] is True
+        # the treasury's balance over time, drawn on the server
+        await b.goto(f"{api_url}/admin/balances")
+        assert await b.count("svg.chart polyline") >= 1
         # the audit: who did what, and the chain verifies
         await b.goto(f"{api_url}/admin/audit")
         text = await b.text()
-        for needed in ("withdrawal.approve", "console.signin", "delivery.redeliver", "key.create"):
+        for needed in ("withdrawal.approve", "console.signin", "key.create", "key.revoke"):
             assert needed in text, needed
-        await b.goto(f"{api_url}/admin/audit?action=withdrawal.approve")
+        await b.goto(f"{api_url}/admin/audit?action=withdrawal.approve&target={wid}")
         who = await b.eval(
             "[...document.querySelectorAll('tr[data-action] td:nth-child(3)')]"
             ".map(e => e.textContent)"
         )
-        assert {"bob", "carol"} <= set(who), who
+        assert who == ["bob"], who
         await b.goto(f"{api_url}/admin/audit?action=auth.refused")
         assert "csrf_failed" in await b.text()
         await b.goto(f"{api_url}/admin/audit")
