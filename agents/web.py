@@ -24,6 +24,7 @@ from views.wallets import WalletsView
 from views.withdrawals import WithdrawalsView
 
 logger = logging.getLogger(__name__)
+SHUTDOWN_TIMEOUT_S = 2.0
 
 view = MonitorsView(settings)
 wallets = WalletsView(settings)
@@ -97,7 +98,9 @@ async def start_api() -> None:
         activity=activity,
     )
     mount(a, console)
-    _runner = web.AppRunner(a, access_log=None)
+    # Stopping waits at most this long for requests in flight: a signer's long poll (up to
+    # 30 s) must not hold up a restart; the signer asks again when its connection drops.
+    _runner = web.AppRunner(a, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await _runner.setup()
     host, port = settings.api_host_port
     await web.TCPSite(_runner, host, port).start()
