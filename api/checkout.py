@@ -20,9 +20,8 @@ from eth_utils.address import to_checksum_address
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from api.http import found, private_json
+from api.http import found, private_json, static_file
 from api.routes import Route, add
-from core.errors import ApiError
 from core.settings import Settings
 from streams.eip681 import eip681
 from streams.ledger import now_ms, session_status
@@ -224,18 +223,7 @@ class CheckoutApi:
 
     async def static(self, request: web.Request) -> web.Response:
         """The page's script and style (never its templates: .html is not served)."""
-        name = request.match_info["name"]
-        suffix = name[name.rfind(".") :] if "." in name else ""
-        if "/" in name or name.startswith(".") or suffix not in STATIC_TYPES:
-            raise ApiError(404, "not_found", "no such file")
-        f = WEB.joinpath(name)
-        if not f.is_file():
-            raise ApiError(404, "not_found", "no such file")
-        return web.Response(
-            text=f.read_text(),
-            content_type=STATIC_TYPES[suffix],
-            headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
-        )
+        return static_file(WEB, request.match_info["name"], STATIC_TYPES)
 
 
 def add_checkout_routes(a: web.Application, s: Settings, view: WalletsView) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from importlib.resources.abc import Traversable
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -120,3 +121,17 @@ def found(table: Lookup[T], key: str, message: str, field: str) -> T:
     if value is None:
         raise ApiError(404, "not_found", message, field)
     return value
+
+
+def static_file(root: Traversable, name: str, types: Mapping[str, str]) -> web.Response:
+    """A file of a package's static folder by its bare name, if its suffix is one of `types`
+    (suffix -> content type): no path, no dot-file, nothing else (a 404 ApiError)."""
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    f = root.joinpath(name)
+    if "/" in name or name.startswith(".") or suffix not in types or not f.is_file():
+        raise ApiError(404, "not_found", "no such file")
+    return web.Response(
+        text=f.read_text(),
+        content_type=types[suffix],
+        headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+    )

@@ -22,7 +22,8 @@ from transport.kafkawrite import create_key, write_records
 from views.keys import KeysView
 
 
-def _settings(config: str | None) -> Settings:
+def settings_for(config: str | None) -> Settings:
+    """The settings of a command's --config file (and the environment)."""
     if config:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     return Settings()
@@ -36,7 +37,7 @@ def run_create(
     expires_at: str | None,
 ) -> tuple[str, str]:
     """Create a key on the keys topic; returns its id and secret."""
-    s = _settings(config)
+    s = settings_for(config)
     try:
         body = KeyCreate(
             principal=principal,
@@ -65,7 +66,7 @@ def run_create(
 def run_reseal(config: str | None) -> tuple[int, list[str]]:
     """Seal every key's secret under the current master key; returns how many changed and
     the ids of keys no configured master key opens (they are left as they are)."""
-    s = _settings(config)
+    s = settings_for(config)
     box = box_from_settings(s.auth)
 
     async def go() -> tuple[int, list[str]]:

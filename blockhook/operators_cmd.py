@@ -4,23 +4,16 @@ first admin), or give an existing one a new password (`--reset`)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from pathlib import Path
 
 import click
 
 from blockhook.admin import ensure_topics
+from blockhook.keys_cmd import settings_for
 from console.bootstrap import create_operator
 from core.errors import ConfigError
-from core.settings import CONFIG_ENV, Settings
+from core.settings import Settings
 from streams import operators as ops
-
-
-def _settings(config: str | None) -> Settings:
-    if config:
-        os.environ[CONFIG_ENV] = str(Path(config).resolve())
-    return Settings()
 
 
 async def _create(
@@ -54,7 +47,7 @@ def create_operator_cmd(
 ) -> None:
     """Create an operator; prints the password once when it was made here."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    s = _settings(config)
+    s = settings_for(config)
     try:
         made = asyncio.run(_create(s, name, list(roles), password, reset))
     except ConfigError as exc:

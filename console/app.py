@@ -7,6 +7,7 @@ import importlib.resources
 
 from aiohttp import web
 
+from api.http import static_file
 from console.admin import AdminPages
 from console.context import Console
 from console.deliveries import DeliveryPages
@@ -22,14 +23,7 @@ TYPES = {".css": "text/css", ".js": "application/javascript"}
 
 
 async def static(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    f = STATIC.joinpath(name)
-    if "/" in name or name.startswith(".") or suffix not in TYPES or not f.is_file():
-        raise web.HTTPNotFound()
-    return web.Response(
-        text=f.read_text(), content_type=TYPES[suffix], headers={"Cache-Control": "max-age=300"}
-    )
+    return static_file(STATIC, request.match_info["name"], TYPES)
 
 
 def console_app(c: Console) -> web.Application:

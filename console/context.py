@@ -88,6 +88,7 @@ class Console:
     env: jinja2.Environment = field(default_factory=_env)
 
     def __post_init__(self) -> None:
+        self.trusted = parse_rules(self.s.auth.trusted_proxies)  # as the API's gate has them
         self.writer = AuditWriter(self.publisher, self.box)
         self.monitor_api = MonitorsApi(self.s, self.monitors, self.publisher)
         self.withdrawal_api = WithdrawalsApi(
@@ -132,7 +133,7 @@ class Console:
         me = request.get(OPERATOR)
         rid = request.get(REQUEST_ID) or secrets.token_hex(12)
         who = name if name is not None else (me.name if me is not None else "anonymous")
-        return Caller(rid, who, None, ip_of(request, self.s))
+        return Caller(rid, who, None, self.ip_of(request))
 
     async def audited(
         self,
@@ -153,6 +154,12 @@ class Console:
             who = Caller(f"{who.request_id}-{n}", who.principal, who.key_id, who.ip)
         await self.writer.write([self.writer.entry(who, action, target, outcome, status, d)])
 
+    def ip_of(self, request: web.Request) -> str | None:
+        """The client's address, as the API's gate finds it (proxies only when trusted)."""
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        a = client_address(request.remote, forwarded, self.trusted)
+        return str(a) if a is not None else None
+
     def now(self) -> float:
         return time.time()
 
@@ -169,9 +176,3 @@ def csrf_for(request: web.Request) -> str:
         return csrf_token(me.token)
     pre = request.get(PRE_TOKEN)
     return csrf_token(pre) if pre else ""
-
-
-def ip_of(request: web.Request, s: Settings) -> str | None:
-    forwarded = request.headers.getall("X-Forwarded-For", [])
-    a = client_address(request.remote, forwarded, parse_rules(s.auth.trusted_proxies))
-    return str(a) if a is not None else None
