@@ -38,7 +38,7 @@ def node_for(chain: ChainSettings) -> TxNode:
     """The chain's node (one client per process)."""
     n = _nodes.get(chain.name)
     if n is None:
-        rpc = RpcClient(chain.rpc_urls, timeout_s=chain.rpc_timeout_s)
+        rpc = RpcClient(chain.rpc_urls, timeout_s=chain.rpc_timeout_s, chain=chain.name)
         n = _nodes[chain.name] = RpcTxNode(rpc)
     return n
 

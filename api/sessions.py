@@ -39,7 +39,13 @@ class TokenMetaLookup:
     def _client(self, chain: ChainSettings) -> RpcClient:
         c = self._clients.get(chain.name)
         if c is None:
-            c = RpcClient(chain.rpc_urls, timeout_s=TOKEN_META_TIMEOUT_S, attempts=1, backoff_s=0.0)
+            c = RpcClient(
+                chain.rpc_urls,
+                timeout_s=TOKEN_META_TIMEOUT_S,
+                attempts=1,
+                backoff_s=0.0,
+                chain=chain.name,
+            )
             self._clients[chain.name] = c
         return c
 

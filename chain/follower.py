@@ -22,7 +22,7 @@ class BlockSource:
 
     def __init__(self, chain: ChainSettings, rpc: RpcClient | None = None) -> None:
         self.chain = chain
-        self.rpc = rpc or RpcClient(chain.rpc_urls, timeout_s=chain.rpc_timeout_s)
+        self.rpc = rpc or RpcClient(chain.rpc_urls, timeout_s=chain.rpc_timeout_s, chain=chain.name)
         self._tokens: OrderedDict[str, TokenMeta] = OrderedDict()
 
     async def close(self) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from core import metrics
 from core.errors import RpcError
+from streams.endpoints import endpoint_names
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +21,10 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 class RpcClient:
-    """JSON-RPC client for one chain. Tries each URL in turn; backs off between rounds."""
+    """JSON-RPC client for one chain. Tries each URL in turn; backs off between rounds.
+
+    Logs, errors and the `blockhook_rpc_errors_total` metric name each URL by its endpoint
+    (scheme, host, port: streams/endpoints.py), never the URL, which may hold a key."""
 
     def __init__(
         self,
@@ -27,10 +32,13 @@ class RpcClient:
         timeout_s: float = 10.0,
         attempts: int = 3,
         backoff_s: float = 0.25,
+        chain: str = "",
     ) -> None:
         if not urls:
             raise RpcError("no RPC URLs configured")
         self.urls = list(urls)
+        self.names = dict(zip(self.urls, endpoint_names(self.urls), strict=True))
+        self.chain = chain
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -52,25 +60,34 @@ class RpcClient:
             await self._session.close()
             self._session = None
 
+    def _failed(self, url: str, exc: BaseException) -> None:
+        """Count and log a failed request, naming the endpoint only (aiohttp's own message
+        can quote the URL, so only its type is logged for those)."""
+        name = self.names[url]
+        metrics.RPC_ERRORS.labels(chain=self.chain, endpoint=name).inc()
+        why = str(exc) if isinstance(exc, RpcError) else type(exc).__name__
+        logger.warning("rpc %s failed: %s", name, why)
+
     async def _post(self, url: str, payload: Any) -> Any:
         session = await self._get_session()
+        name = self.names[url]
         async with session.post(
             url, data=orjson.dumps(payload), headers={"content-type": "application/json"}
         ) as resp:
             if resp.status != 200:
-                raise RpcError(f"{url}: HTTP {resp.status}")
+                raise RpcError(f"{name}: HTTP {resp.status}")
             chunks: list[bytes] = []
             size = 0
             async for chunk in resp.content.iter_any():  # read() would stop at one chunk
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
-                    raise RpcError(f"{url}: response larger than {MAX_RESPONSE_BYTES} bytes")
+                    raise RpcError(f"{name}: response larger than {MAX_RESPONSE_BYTES} bytes")
                 chunks.append(chunk)
             body = b"".join(chunks)
             try:
                 return orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                raise RpcError(f"{url}: response is not JSON") from exc
+                raise RpcError(f"{name}: response is not JSON") from exc
 
     async def batch(
         self, calls: Sequence[tuple[str, list[Any]]], lenient: bool = False
@@ -92,35 +109,43 @@ class RpcClient:
                 ]
                 try:
                     answer = await self._post(url, payload)
-                    results = self._unpack(url, ids, answer, lenient)
+                    results = self._unpack(self.names[url], ids, answer, lenient)
                     self._preferred = i
                     return results
                 except (TimeoutError, aiohttp.ClientError, OSError, RpcError) as exc:
                     last = exc
-                    logger.warning("rpc %s failed: %s", url, exc or type(exc).__name__)
+                    self._failed(url, exc)
             await asyncio.sleep(self.backoff_s * (2**attempt))
-        raise RpcError(f"all RPC URLs failed: {last}")
+        raise RpcError(f"all RPC URLs failed: {self._why(last)}")
 
     @staticmethod
-    def _unpack(url: str, ids: list[int], answer: Any, lenient: bool) -> list[Any]:
+    def _why(exc: BaseException | None) -> str:
+        """What to say of the last failure (an RpcError names its endpoint; others only by
+        type, as their text may quote a URL)."""
+        if exc is None:
+            return "no attempt"
+        return str(exc) if isinstance(exc, RpcError) else type(exc).__name__
+
+    @staticmethod
+    def _unpack(name: str, ids: list[int], answer: Any, lenient: bool) -> list[Any]:
         if not isinstance(answer, list):
-            raise RpcError(f"{url}: batch answer is not a list")
+            raise RpcError(f"{name}: batch answer is not a list")
         by_id: dict[Any, Any] = {}
         for item in answer:
             if not isinstance(item, dict) or "id" not in item:
-                raise RpcError(f"{url}: malformed batch item")
+                raise RpcError(f"{name}: malformed batch item")
             if item.get("error") is not None:
                 if lenient:
                     by_id[item["id"]] = None
                     continue
-                raise RpcError(f"{url}: {item['error']}")
+                raise RpcError(f"{name}: {item['error']}")
             if "result" not in item:
-                raise RpcError(f"{url}: batch item without result")
+                raise RpcError(f"{name}: batch item without result")
             by_id[item["id"]] = item["result"]
         try:
             return [by_id[i] for i in ids]
         except KeyError as exc:
-            raise RpcError(f"{url}: batch answer misses id {exc}") from exc
+            raise RpcError(f"{name}: batch answer misses id {exc}") from exc
 
     async def call(self, method: str, *params: Any) -> Any:
         """One call (sent as a batch of one)."""
@@ -140,14 +165,15 @@ class RpcClient:
                 answer = await self._post(url, payload)
             except (TimeoutError, aiohttp.ClientError, OSError, RpcError) as exc:
                 last = exc
-                logger.warning("rpc %s failed: %s", url, exc or type(exc).__name__)
+                self._failed(url, exc)
                 continue
             if not isinstance(answer, dict) or answer.get("id") != rid:
-                last = RpcError(f"{url}: malformed answer")
+                last = RpcError(f"{self.names[url]}: malformed answer")
+                self._failed(url, last)
                 continue
             err = answer.get("error")
             if err is not None:
                 msg = err.get("message") if isinstance(err, dict) else str(err)
                 return None, str(msg)[:500]
             return answer.get("result"), None
-        raise RpcError(f"all RPC URLs failed: {last}")
+        raise RpcError(f"all RPC URLs failed: {self._why(last)}")

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from chain.rpc import RpcClient
+from core import metrics
 from core.errors import RpcError
 
 Handler = Callable[[web.Request], web.StreamResponse]
@@ -98,3 +99,31 @@ async def test_bad_answers_raise_rpc_error(
             await client.batch([("m", [])])
     finally:
         await client.close()
+
+
+async def test_failures_name_the_endpoint_never_the_url_with_its_key(
+    serve: Callable[[Handler], object], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def down(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503)
+
+    base = await serve(down)  # type: ignore[misc]
+    secret_url = f"{base}/v3/0123456789abcdef-key?apikey=zzz-secret"
+    unreachable = "http://user:pw-secret@127.0.0.1:1/v2/also-secret"
+    client = RpcClient([secret_url, unreachable], attempts=1, backoff_s=0.01, chain="unit-rpc")
+    before = {
+        name: metrics.RPC_ERRORS.labels(chain="unit-rpc", endpoint=name)._value.get()
+        for name in client.names.values()
+    }
+    try:
+        with caplog.at_level("WARNING"), pytest.raises(RpcError) as err:
+            await client.call("eth_blockNumber")
+    finally:
+        await client.close()
+    text = str(err.value) + caplog.text
+    for secret in ("0123456789abcdef-key", "zzz-secret", "pw-secret", "also-secret", "user"):
+        assert secret not in text
+    assert base.split("/")[2] in text and "127.0.0.1:1" in text
+    for name in client.names.values():
+        after = metrics.RPC_ERRORS.labels(chain="unit-rpc", endpoint=name)._value.get()
+        assert after == before[name] + 1, name
