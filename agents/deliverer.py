@@ -17,7 +17,7 @@ import orjson
 from core import metrics
 from core.publish import Message
 from core.settings import Settings
-from streams.deliveryjob import dead_letter, log_record, signing_secrets
+from streams.deliveryjob import dead_letter, log_record, parse_iso, signing_secrets
 from streams.retry import DUE_SLACK_S, RetryPolicy, route, tier_topic_name
 from transport.handlers import handler_refusal, run_command, run_python
 from transport.webhooks import Attempt, WebhookSender
@@ -106,6 +106,12 @@ class Deliverer:
             metrics.ATTEMPT_SECONDS.labels(kind=kind).observe(seconds)
         if result.ok:
             metrics.DELIVERED.inc()
+            event = job.get("event") or {}
+            occurred = parse_iso(event.get("occurred_at"))
+            if occurred is not None:
+                metrics.DELIVERY_LATENCY.labels(type=str(event.get("type"))).observe(
+                    max(0.0, now - occurred)
+                )
             return [self._log(job, "delivered", now)]
         metrics.FAILED_ATTEMPTS.inc()
         policy = RetryPolicy.from_dict(job.get("retry"), self.default_policy)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents.deliverer import Deliverer
@@ -54,21 +55,33 @@ async def deliver(stream: Any) -> None:
         await main.submit(event)
 
 
-async def _tier(stream: Any) -> None:
-    """A retry tier's agent: read as messages come, and let the Tier work through them."""
-    manual = stream.noack()
-    d = settings.delivery
-    tier = Tier(deliverer(), manual, batch=d.batch, limit=d.retry_queue, publisher=publisher)
-    worker = asyncio.ensure_future(tier.run())
-    try:
-        async for event in manual.events():
-            await tier.put(event)
-    finally:
-        worker.cancel()
+def _tier_agent(seconds: int) -> Callable[[Any], Awaitable[None]]:
+    """The agent of the tier whose jobs wait `seconds`."""
+
+    async def _tier(stream: Any) -> None:
+        """A retry tier's agent: read as messages come, and let the Tier work through them."""
+        manual = stream.noack()
+        d = settings.delivery
+        tier = Tier(
+            deliverer(),
+            manual,
+            batch=d.batch,
+            limit=d.retry_queue,
+            publisher=publisher,
+            name=f"{seconds}s",
+        )
+        worker = asyncio.ensure_future(tier.run())
+        try:
+            async for event in manual.events():
+                await tier.put(event)
+        finally:
+            worker.cancel()
+
+    return _tier
 
 
 for _t, _topic in retry_tier_topics.items():
-    app.agent(_topic, name=f"agents.delivery.retry_{_t}s")(_tier)
+    app.agent(_topic, name=f"agents.delivery.retry_{_t}s")(_tier_agent(_t))
 
 
 @app.agent(retry_topic)

@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 _sources: dict[str, BlockSource] = {}
 _last_tick: dict[str, float] = {}
+# Per chain followed by this process: when its node last answered (monotonic), its head, and
+# the last block published; read by readiness (agents/health.py).
+last_ok: dict[str, float] = {}
+node_heads: dict[str, int] = {}
+published_block: dict[str, int] = {}
 _beats: dict[str, HeadsBeat] = {}
 _heads_sends: dict[str, asyncio.Task[None]] = {}
 
@@ -57,6 +62,7 @@ def _load_cursor(chain: str) -> Cursor | None:
 def _save_cursor(chain: str, cur: Cursor) -> None:
     apply([cursor_write(chain, cur)])
     metrics.FOLLOWER_BLOCK.labels(chain=chain).set(cur["number"])
+    published_block[chain] = cur["number"]
 
 
 async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> Cursor:
@@ -86,6 +92,7 @@ async def _handle_reorg(chain: ChainSettings, src: BlockSource, cur: Cursor) -> 
     marker = reorg_marker(chain.name, chain.chain_id, fork, orphaned)
     logger.warning("chain %s: reorg at %d, %d block(s) orphaned", chain.name, fork, len(orphaned))
     metrics.REORGS.labels(chain=chain.name).inc()
+    metrics.REORG_DEPTH.labels(chain=chain.name).observe(len(orphaned))
     await publisher.publish([Message("blocks", chain.name.encode(), orjson.dumps(marker))])
     return new_cur
 
@@ -130,6 +137,9 @@ async def poll(chain: ChainSettings) -> int:
     src = source_for(chain)
     cur = _load_cursor(chain.name)
     head = await src.head()
+    last_ok[chain.name] = time.monotonic()
+    node_heads[chain.name] = head
+    metrics.NODE_HEAD.labels(chain=chain.name).set(head)
     published = 0
     budget = chain.max_blocks_per_poll * 4
     while published < budget:
@@ -164,7 +174,13 @@ async def poll(chain: ChainSettings) -> int:
             await publisher.publish(out)
             published += len(out)
             metrics.BLOCKS_PUBLISHED.labels(chain=chain.name).inc(len(out))
+            metrics.TRANSFERS_PUBLISHED.labels(chain=chain.name).inc(transfers)
             _beat(chain.name).count(len(out), transfers)
+            delay = metrics.PUBLISH_DELAY.labels(chain=chain.name)
+            now = time.time()
+            for b in blocks[: len(out)]:
+                if b is not None:
+                    delay.observe(max(0.0, now - float(b["timestamp"])))
         if new_cur is not None and new_cur is not cur:
             _save_cursor(chain.name, new_cur)
             cur = new_cur
@@ -174,6 +190,8 @@ async def poll(chain: ChainSettings) -> int:
             continue
         if len(out) < len(numbers):
             break  # a block the node announced but does not serve yet: next poll
+    if cur is not None:
+        metrics.HEAD_LAG.labels(chain=chain.name).set(max(0, head - cur["number"]))
     report_head(chain.name, cur, head)
     return published
 
@@ -187,11 +205,14 @@ async def follow(stream: Any) -> None:
         if chain is None:
             logger.warning("tick for unknown chain %r ignored", name)
             continue
+        started = time.monotonic()
         try:
             await poll(chain)
         except RpcError as exc:
-            metrics.RPC_ERRORS.labels(chain=name).inc()
+            metrics.POLL_FAILURES.labels(chain=name).inc()
             logger.warning("chain %s: poll failed, will retry: %s", name, exc)
+        finally:
+            metrics.POLL_SECONDS.labels(chain=name).observe(time.monotonic() - started)
 
 
 @app.timer(interval=0.25, on_leader=True)

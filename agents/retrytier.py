@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from agents.deliverer import HOLD_SLICE_S, Deliverer
+from core import metrics
 from core.publish import Publisher
 from faust_app import app
 from faust_app.internals import in_consumer_thread
@@ -36,9 +37,16 @@ class Tier:
     (attempts under way are cancelled, not counted)."""
 
     def __init__(
-        self, d: Deliverer, stream: Any, batch: int, limit: int, publisher: Publisher
+        self,
+        d: Deliverer,
+        stream: Any,
+        batch: int,
+        limit: int,
+        publisher: Publisher,
+        name: str = "",
     ) -> None:
         self.d = d
+        self.depth = metrics.RETRY_QUEUED.labels(tier=name)
         self.publisher = publisher
         self.stream = stream
         self.batch = batch
@@ -50,6 +58,7 @@ class Tier:
     async def put(self, event: Any) -> None:
         """Queue a message; pause fetching from its partition when the queue is long."""
         self.queue.append(event)
+        self.depth.set(len(self.queue))
         self._more.set()
         if len(self.queue) >= self.limit:
             tp = TopicPartition(event.message.tp.topic, event.message.tp.partition)
@@ -95,6 +104,7 @@ class Tier:
                 await self._more.wait()
                 continue
             events = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
+            self.depth.set(len(self.queue))
             await self._maybe_resume()
             await self._work(events)
 
@@ -124,6 +134,7 @@ class Tier:
         acknowledged after the batch before them."""
         queued = list(self.queue)
         self.queue.clear()
+        self.depth.set(0)
         now = time.time()
         back = jobs + parse_jobs([e.value for e in queued])
         await self.publisher.publish([self.d.requeue(j, now) for j in back])

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from core import metrics
 from core.publish import Message
 from core.timefmt import iso_utc
 from faust_app import publisher, settings
@@ -141,6 +142,8 @@ async def apply(p: int, plan: Plan, extra: list[Message] | None = None) -> None:
     msgs = messages(plan, extra)
     if msgs:
         await publisher.publish(msgs)
+    for ev in plan.events:
+        metrics.WITHDRAWALS.labels(status=str(ev.get("type", "")).removeprefix("withdrawal.")).inc()
     for rec in plan.records:
         write_record(rec)
     if plan.batch is not None:

@@ -1,4 +1,8 @@
-"""Starts the HTTP API and the views it reads inside the worker."""
+"""Starts the HTTP API, the views it reads and the worker's health inside the worker.
+
+They start with the worker process, before Faust joins the group and recovers its tables, so
+`/healthz`, `/readyz` and `/metrics` answer from the first seconds (every other request gets
+503 `not_ready` until the tables are recovered: agents/health.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.audit import audit_view
+from agents.health import Health
 from api.server import Api
 from console.app import mount
 from console.context import Console
@@ -49,32 +54,26 @@ folds: list[TopicFold] = [
 ]
 if keys is not None:
     folds.append(keys)
+# The views requests are checked and answered from: the API waits for them.
+needed: dict[str, TopicFold] = {"monitors": view, "wallets": wallets, "claims": claims}
+if keys is not None:
+    needed["keys"] = keys
+health = Health(needed)
 _runner: web.AppRunner | None = None
 
 
-def is_ready() -> bool:
-    """Partitions assigned, no rebalance under way, and the views requests are checked and
-    answered from caught up."""
-    try:
-        assigned = bool(app.consumer.assignment())
-    except Exception:
-        return False
-    needed = [view, wallets, claims] + ([keys] if keys is not None else [])
-    caught_up = all(f.caught_up.is_set() for f in needed)
-    return assigned and not app.rebalancing and caught_up
-
-
-@app.task
 async def start_api() -> None:
-    """Follow the views, then serve the API on settings.api_bind once the app has started."""
+    """Follow the views, watch the worker's health, and serve the API on settings.api_bind
+    (called by the worker as it starts; the views catch up in the background)."""
     global _runner
     for fold in folds:
         await fold.start()
+    health.start()
     api = Api(
         settings,
         view,
         publisher,
-        is_ready,
+        health,
         wallets=wallets,
         deliveries=deliveries,
         keys=keys,
@@ -112,5 +111,6 @@ async def stop_api(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Stop serving before the app stops, then stop following the views."""
     if _runner is not None:
         await _runner.cleanup()
+    await health.stop()
     for fold in folds:
         await fold.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -12,7 +12,7 @@ from api.auth import AuthGate
 from api.balances import add_balance_routes
 from api.checkout import add_checkout_routes
 from api.deliveries import add_delivery_routes
-from api.http import errors_middleware, json_response
+from api.http import Handler, error_response, errors_middleware, json_response
 from api.keys import add_key_routes
 from api.monitors import add_monitor_routes
 from api.openapi import add_openapi_route
@@ -32,6 +32,36 @@ from views.monitors import MonitorsView
 from views.wallets import WalletsView
 from views.withdrawals import WithdrawalsView
 
+# Answered before the worker has recovered its tables (and whatever its state): the probes.
+ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class HealthSource(Protocol):
+    """What the API asks of the worker's health (agents/health.py)."""
+
+    def readiness(self) -> Any:
+        """An object whose `ready` says whether the worker is ready, and `as_json()` why."""
+
+    def serving(self) -> bool:
+        """Whether requests may be answered yet (the tables were recovered once)."""
+
+
+class AlwaysReady:
+    """A health source for tests of the API alone: ready and serving."""
+
+    class _Ready:
+        ready = True
+
+        @staticmethod
+        def as_json() -> dict[str, Any]:
+            return {"status": "ready", "ready": True, "reasons": [], "chains": {}}
+
+    def readiness(self) -> Any:
+        return self._Ready()
+
+    def serving(self) -> bool:
+        return True
+
 
 class Api:
     """The API over settings, the views it reads and the publisher it writes through.
@@ -46,7 +76,7 @@ class Api:
         s: Settings,
         view: MonitorsView,
         publisher: Publisher,
-        is_ready: Callable[[], bool],
+        health: HealthSource,
         *,
         wallets: WalletsView | None = None,
         deliveries: DeliveriesView | None = None,
@@ -59,7 +89,7 @@ class Api:
         self.s = s
         self.view = view
         self.publisher = publisher
-        self.is_ready = is_ready
+        self.health = health
         self.wallets = wallets if wallets is not None else WalletsView(s)
         self.deliveries = deliveries if deliveries is not None else DeliveriesView(s)
         self.keys = keys
@@ -74,9 +104,10 @@ class Api:
         gate = AuthGate(self.s, self.keys, self.claims, self.publisher, writer)
         a = web.Application(
             client_max_size=self.s.api_max_body_bytes,
-            middlewares=[errors_middleware, gate.middleware],
+            middlewares=[errors_middleware, self.warming_up, gate.middleware],
         )
-        add(a, Route("GET", "/healthz", self.healthz, "liveness and readiness", None))
+        add(a, Route("GET", "/healthz", self.healthz, "liveness", None))
+        add(a, Route("GET", "/readyz", self.readyz, "readiness, and what it waits for", None))
         add(
             a,
             Route(
@@ -101,8 +132,22 @@ class Api:
             add_key_routes(a, self.keys, self.box, self.publisher)
         return a
 
+    @web.middleware
+    async def warming_up(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Until the worker has recovered its tables once, every request but the probes gets
+        503 `not_ready` (the keys and claims it would be checked against are not read yet)."""
+        if request.path in ALWAYS_OPEN or self.health.serving():
+            return await handler(request)
+        return error_response(503, "not_ready", "the worker is starting; retry")
+
     async def healthz(self, request: web.Request) -> web.Response:
-        return json_response({"status": "ok", "ready": self.is_ready()})
+        """Liveness: the process answers. `ready` is what /readyz would say."""
+        return json_response({"status": "ok", "ready": bool(self.health.readiness().ready)})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        """Readiness: 200 when ready, else 503; the body says what is awaited."""
+        r = self.health.readiness()
+        return json_response(r.as_json(), status=200 if r.ready else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain")

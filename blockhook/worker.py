@@ -6,6 +6,7 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import logging.config
 import os
 import sys
 from pathlib import Path
@@ -43,19 +44,20 @@ def is_loopback(host: str) -> bool:
 
 
 def run_worker(config: str | None) -> None:
-    """Create the topics, then run the worker until SIGINT/SIGTERM."""
+    """Create the topics, take the place of a killed predecessor in the consumer group, then
+    run the worker until SIGINT/SIGTERM."""
     if config:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     from blockhook.admin import ensure_topics
+    from core.logconfig import logging_config
+    from transport.groupmember import leave_previous
 
     s = Settings()
-    logging.basicConfig(
-        level=s.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_config = logging_config(s.log_level, s.log_format)
+    logging.config.dictConfig(log_config)
     check_access(s)
     asyncio.run(ensure_topics(s))
+    asyncio.run(leave_previous(s))
 
     import faust
 
@@ -69,19 +71,32 @@ def run_worker(config: str | None) -> None:
     import agents.watch
     import agents.web
     import agents.withdrawals  # noqa: F401  (registering agents is the import's effect)
+    from agents.web import health, start_api
     from faust_app import app
 
     class Worker(faust.Worker):
+        async def on_start(self) -> None:
+            """Serve /healthz, /readyz and /metrics (and answer the rest with 503) while Faust
+            joins the group and recovers the tables."""
+            await super().on_start()
+            await start_api()
+
         async def on_startup_finished(self) -> None:
             """Once started, move what start-up built (about 120,000 objects: Faust, the
             agents, the modules) out of the garbage collector's sight: otherwise each full
             collection walks them all, about 5% of a busy worker's time."""
             await super().on_startup_finished()
+            health.started = True
             gc.collect()
             gc.freeze()
             logging.getLogger(__name__).info("%d start-up objects frozen", gc.get_freeze_count())
 
-    worker = Worker(app, loglevel=s.log_level, redirect_stdouts=False)
+    worker = Worker(
+        app,
+        loglevel=s.log_level,
+        logging_config={**log_config, "merge": False},
+        redirect_stdouts=False,
+    )
     # With a quiet log level Faust keeps its spinner, which sets the root logger to DEBUG:
     # every debug call then builds a record (about 5% of a busy worker's time).
     worker.spinner = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -169,15 +169,17 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = False
     allow_loopback_webhooks: bool = False
     rebalance_timeout_s: float = Field(default=60.0, gt=0)
-    # Faust compares table offsets with the changelog's high watermark on recovery. Tansu
-    # (the embedded broker) can report a watermark one batch short, so `blockhook dev` turns
-    # the check off; keep it on against Kafka.
-    recovery_consistency_check: bool = True
-    session_timeout_s: float = Field(default=30.0, gt=0)
+    # A worker that stops heart-beating (killed, frozen, cut off) keeps its partitions this
+    # long before the group moves them (docs/operations.md: fail-over).
+    session_timeout_s: float = Field(default=10.0, ge=1, le=300)
+    # A table recovery that reads nothing for this long is started again (and /readyz says so).
+    recovery_stall_s: float = Field(default=30.0, gt=0, le=3600)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
     # Blocks the decode stage takes at once (one transfers message per partition per batch).
     decode_batch_blocks: int = Field(default=100, ge=1, le=10_000)
     log_level: str = "info"
+    # "text" (one line per record) or "json" (one JSON object per line, for log shippers).
+    log_format: Literal["text", "json"] = "text"
     # Base of checkout_url (default: the address the API was called on).
     public_url: str | None = None
     wallet_assign_timeout_s: float = Field(default=30.0, gt=0, le=600)

@@ -93,9 +93,6 @@ class DevConfig:
             f"partitions = {self.partitions}",
             f'api_bind = "127.0.0.1:{api_port or self.api_port}"',
             "allow_loopback_webhooks = true",
-            "rebalance_timeout_s = 3",
-            "session_timeout_s = 10",
-            "recovery_consistency_check = false",
         ]
         for k, v in self.extra.items():
             lines.append(f"{k} = {json.dumps(v)}")

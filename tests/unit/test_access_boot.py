@@ -22,7 +22,7 @@ from pydantic import SecretStr
 import blockhook.keys_cmd as keys_cmd
 import transport.kafkawrite as kafkawrite
 from api.routes import ROUTES
-from api.server import Api
+from api.server import AlwaysReady, Api
 from blockhook.worker import check_access, is_loopback
 from core.publish import ListPublisher
 from core.settings import CONFIG_ENV, AuthSettings, Settings
@@ -149,7 +149,7 @@ def test_the_loopback_host_check_access_allows_is_the_one_bound() -> None:
 
 async def test_the_api_without_its_keys_refuses_every_signed_request() -> None:
     s = settings("127.0.0.1:8000", enabled=True, master_key=b64(NEW))
-    api_ = Api(s, MonitorsView(s), ListPublisher(), lambda: True)  # no keys view, no box
+    api_ = Api(s, MonitorsView(s), ListPublisher(), AlwaysReady())  # no keys view, no box
     app = api_.app()
     assert ("POST", "/v1/keys") not in app[ROUTES]
     record, secret = make_key(SecretBox(NEW), "root", ["admin"], [], None, 0.0)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.server import Api
+from api.server import AlwaysReady, Api
 from api.sessions import TokenMetaLookup
 from core.publish import ListPublisher, Message, PublishFailed
 from core.settings import ChainSettings, Settings
@@ -89,7 +89,7 @@ class Harness:
             s,
             self.monitors,
             self.publisher,
-            lambda: True,
+            AlwaysReady(),
             wallets=self.wallets,
             deliveries=self.deliveries,
         )

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
 import api.auth
-from api.server import Api
+from api.server import AlwaysReady, Api
 from core.publish import ListPublisher, Message
 from core.settings import Settings
 from core.timefmt import iso_utc
@@ -282,7 +282,7 @@ def make_worker(s: Settings, box: SecretBox, broker: Broker) -> Worker:
     keys = KeysView(s, box)
     claims = ClaimsView(s)
     audit = AuditView(s)
-    api_ = Api(s, monitors, broker, lambda: True, keys=keys, claims=claims, audit=audit, box=box)
+    api_ = Api(s, monitors, broker, AlwaysReady(), keys=keys, claims=claims, audit=audit, box=box)
     return Worker(monitors, keys, claims, audit, api_)
 
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.partitioner import DefaultPartitioner
 from standardwebhooks import Webhook
 
-from api.server import Api
+from api.server import AlwaysReady, Api
 from core.publish import ListPublisher
 from core.settings import Settings
 from schemas.delivery import DeadLetter, Delivery
@@ -337,7 +337,7 @@ async def test_api_refuses_loopback_and_private_webhooks_when_not_allowed(url: s
         auth={"enabled": False},
         chains=[{"name": "local", "chain_id": 31337, "rpc_urls": ["http://127.0.0.1:1"]}],
     )
-    api = Api(s, MonitorsView(s), publisher=ListPublisher(), is_ready=lambda: True)
+    api = Api(s, MonitorsView(s), publisher=ListPublisher(), health=AlwaysReady())
     async with TestClient(TestServer(api.app())) as client:
         resp = await client.post("/v1/monitors", json={"chain": "local", "webhook": {"url": url}})
         body = await resp.json()

@@ -20,7 +20,7 @@ from schemathesis.core.result import Ok
 from api.auth import protected
 from api.openapi import document
 from api.routes import ROUTES, Route
-from api.server import Api
+from api.server import AlwaysReady, Api
 from core.publish import ListPublisher
 from core.settings import Settings
 from schemas.access import AuditList, Key, KeyCreate, KeyList
@@ -41,7 +41,7 @@ def application() -> web.Application:
     """The whole app, access control on, key routes included."""
     s = Settings(broker="kafka://127.0.0.1:1", auth={"enabled": True})
     box = SecretBox(bytes(range(32)))
-    api_ = Api(s, MonitorsView(s), ListPublisher(), lambda: True, keys=KeysView(s, box), box=box)
+    api_ = Api(s, MonitorsView(s), ListPublisher(), AlwaysReady(), keys=KeysView(s, box), box=box)
     return api_.app()
 
 
