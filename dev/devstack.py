@@ -176,19 +176,29 @@ class DevStack:
                 )
             )
 
-    def start_worker(self) -> None:
-        """One worker process (the logs of all its runs go to one file)."""
+    def start_worker(self, env: dict[str, str] | None = None) -> None:
+        """One worker process (the logs of all its runs go to one file); `env` adds to its
+        environment (tests: BLOCKHOOK_FAULTS, settings)."""
         if procs.port_open("127.0.0.1", self.cfg.api_port):
             raise ConfigError(f"port {self.cfg.api_port} is in use: choose another with --api-port")
-        self.worker = procs.start_worker(self.config_path, self.cfg.root / "logs/worker.log")
+        self.worker = procs.start_worker(self.config_path, self.cfg.root / "logs/worker.log", env)
 
-    def start_other_worker(self, name: str, api_port: int) -> subprocess.Popen[bytes]:
-        """Another worker of the same group, with its own API port, data dir and log; the
-        caller stops it (procs.stop) and waits for it with `wait_ready(url=...)`."""
+    def other_config(self, name: str, api_port: int) -> Path:
+        """The settings file of another worker of the same group (its own API port and data
+        directory), written if it is not there yet."""
         c = self.cfg
         path = c.root / f"blockhook-{name}.toml"
-        path.write_text(c.toml(api_port, c.root / f"data-{name}"))
-        return procs.start_worker(path, c.root / f"logs/worker-{name}.log")
+        if not path.exists():
+            path.write_text(c.toml(api_port, c.root / f"data-{name}"))
+        return path
+
+    def start_other_worker(
+        self, name: str, api_port: int, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Another worker of the same group, with its own API port, data dir and log; the
+        caller stops it (procs.stop) and waits for it with `wait_ready(url=...)`."""
+        path = self.other_config(name, api_port)
+        return procs.start_worker(path, self.cfg.root / f"logs/worker-{name}.log", env)
 
     def wait_ready(self, timeout_s: float = 120.0, url: str | None = None) -> None:
         """Until the API says the worker has its partitions and its view is caught up."""
@@ -279,14 +289,16 @@ class DevStack:
             (w for w in wallets if w.get("source") == "signer" and w["chain"] == chain), None
         )
 
-    def start_signer(self, name: str = "signer", policy: Path | None = None) -> DevSigner:
+    def start_signer(
+        self, name: str = "signer", policy: Path | None = None, url: str | None = None
+    ) -> DevSigner:
         """A blockhook-signer with a throwaway keystore and its own `signer` key (made once
-        per name; a restart keeps both)."""
+        per name; a restart keeps both), talking to `url` (default: the stack's worker)."""
         signer = self.signers.get(name)
         if signer is None:
             signer = self.signers[name] = DevSigner(self.cfg.root, name)
             signer.key_id, signer.secret = self.new_key(f"dev-{name}", ["signer"])
-        signer.start(self.cfg.api_url, signer.key_id, signer.secret, policy)
+        signer.start(url or self.cfg.api_url, signer.key_id, signer.secret, policy)
         return signer
 
     def stop_worker(self) -> None:

@@ -112,9 +112,12 @@ def start_anvil(
     return proc
 
 
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """A `blockhook worker` process with the given settings file."""
-    return spawn([sys.executable, "-m", "blockhook", "worker", "--config", str(config)], log)
+def start_worker(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A `blockhook worker` process with the given settings file (and extra environment)."""
+    args = [sys.executable, "-m", "blockhook", "worker", "--config", str(config)]
+    return spawn(args, log, env)
 
 
 def stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15.0) -> None:

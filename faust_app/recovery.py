@@ -9,7 +9,7 @@ import time
 from functools import partial
 from typing import Any
 
-from core import metrics
+from core import faults, metrics
 from core.settings import Settings
 from faust_app.highwaters import fetched_highwaters
 from faust_app.internals import RecoveryHooks, patch_recovery
@@ -52,7 +52,29 @@ class RecoveryRecord:
 record = RecoveryRecord()
 
 
+# The fault a test sets to make the first recovery stall: the first high watermarks read are
+# 1,000 records past the truth, so recovery waits for records that never come until the
+# stall watch starts it again (agents/health.py).
+STALL_FAULT = "recovery_stall"
+
+
+class _Probe:
+    """The changelogs' true ends, with the stall fault applied once if it is armed."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.fetch = partial(fetched_highwaters, bootstrap)
+        self.stall_once = faults.armed(STALL_FAULT)
+
+    async def __call__(self, listed_ends: dict[Any, int]) -> dict[Any, int]:
+        found = await self.fetch(listed_ends)
+        if self.stall_once and listed_ends:
+            self.stall_once = False
+            logger.warning("fault %s: high watermarks raised by 1000", STALL_FAULT)
+            return {tp: found.get(tp, end) + 1000 for tp, end in listed_ends.items()}
+        return found
+
+
 def install(s: Settings) -> None:
     """Patch Faust's recovery for this process (idempotent)."""
-    probe = partial(fetched_highwaters, s.bootstrap_servers)
+    probe = _Probe(s.bootstrap_servers)
     patch_recovery(RecoveryHooks(probe, record.rebuild, record.started, record.ended))

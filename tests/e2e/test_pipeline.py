@@ -13,6 +13,9 @@ from dev import chaintools as ct
 from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver
+from tests.e2e.traffic import Pump, confirmed_once_each, events_on_topic, wait_until
+
+TOPIC_EVENTS = "blockhook.events"
 
 pytestmark = pytest.mark.e2e
 
@@ -134,29 +137,42 @@ def test_worker_restart_misses_nothing(stack: DevStack, receiver: Receiver) -> N
     assert all(len(v) == 1 for v in ids.values()), "an event arrived under two ids"
 
 
-def test_kill_9_mid_stream_loses_nothing_and_keeps_ids(stack: DevStack, receiver: Receiver) -> None:
+def test_kill_9_twice_mid_stream_with_production_defaults_loses_and_doubles_nothing(
+    stack: DevStack, receiver: Receiver
+) -> None:
+    """The stack runs with the production defaults (no group or recovery settings of its
+    own). Transfers keep coming while the worker is killed with SIGKILL twice and restarted
+    with the same settings file: every transfer is confirmed, on the webhook and on the
+    events topic, and no state of a transfer comes under two event ids."""
+    config = stack.config_path.read_text()
+    for dev_only in ("session_timeout_s", "rebalance_timeout_s", "recovery_consistency_check"):
+        assert dev_only not in config
     rpc = stack.cfg.rpc_url
-    watched = fresh_address(4)
-    create_monitor(stack, receiver, [watched])
-    first = [ct.send_eth(rpc, FUNDER, watched, 200 + i) for i in range(3)]
-    receiver.wait_for(lambda evs: any(by_tx(evs, t) for t in first))
-    stack.kill_worker()  # SIGKILL: no clean shutdown, offsets and tables as they were
-    second = [ct.send_eth(rpc, FUNDER, watched, 300 + i) for i in range(3)]
-    stack.start_worker()
-    stack.wait_ready()
+    watched = [fresh_address(100 + i) for i in range(20)]
+    create_monitor(stack, receiver, watched)
+    pump = Pump(rpc, FUNDER, watched).start()
+    try:
+        for _ in range(2):
+            pump.wait_sent(6)
+            stack.kill_worker()  # SIGKILL: no clean shutdown, offsets and tables as they were
+            stack.start_worker()
+            stack.wait_ready()
+        pump.wait_sent(6)
+    finally:
+        txs = pump.stop()
     ct.mine(rpc, 3)
-    txs = first + second
-    evs = receiver.wait_for(
-        lambda evs: all("transfer.confirmed" in by_tx(evs, t) for t in txs), timeout_s=90
+    assert len(txs) >= 18 and not pump.errors
+    evs = receiver.wait_for(lambda evs: not confirmed_once_each(evs, txs), timeout_s=90)
+    assert confirmed_once_each(evs, txs) == []
+    amounts = sorted(int(e["amount"]) for e in evs if e["type"] == "transfer.confirmed")
+    assert sorted(set(amounts)) == sorted(1_000 + i for i in range(len(txs)))
+    bootstrap = f"127.0.0.1:{stack.cfg.broker_port}"
+    wait_until(
+        lambda: not confirmed_once_each(events_on_topic(bootstrap, TOPIC_EVENTS, watched), txs),
+        60,
+        "every transfer confirmed on the events topic",
     )
-    for t in txs:
-        assert set(by_tx(evs, t)) <= {"transfer.seen", "transfer.confirmed"}
-    ids: dict[tuple[str, str], set[str]] = {}
-    for e in evs:
-        ids.setdefault((e["tx_hash"], e["type"]), set()).add(e["id"])
-    assert all(len(v) == 1 for v in ids.values()), "an event arrived under two ids"
-    confirmed = {e["tx_hash"]: e["amount"] for e in evs if e["type"] == "transfer.confirmed"}
-    assert sorted(int(a) for a in confirmed.values()) == [200, 201, 202, 300, 301, 302]
+    assert confirmed_once_each(events_on_topic(bootstrap, TOPIC_EVENTS, watched), txs) == []
 
 
 def test_failing_endpoint_is_retried_with_the_same_webhook_id(

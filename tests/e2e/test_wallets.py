@@ -3,7 +3,6 @@ monitors over wallets, events with user_ref, balances and a reorg."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,6 +15,7 @@ from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER, by_tx
+from tests.e2e.traffic import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,17 +59,6 @@ def balances(stack: DevStack, query: str) -> dict[str, Any]:
 
 def amounts(b: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(i["user_ref"], i["asset"]["kind"]): i["amount"] for i in b["items"]}
-
-
-def wait_until(pred: Any, timeout_s: float = 90.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def test_register_wallet(stack: DevStack) -> None:

@@ -1,0 +1,151 @@
+"""Traffic for the fail-over tests: a pump of transfers to watched addresses, what reached the
+webhook and the events topic, and the check that every transfer was confirmed under one id
+per state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dev import chaintools as ct
+
+
+@dataclass
+class Pump:
+    """Sends wei from `sender` to the addresses in turn every `interval_s`, in a thread,
+    until stopped; a send the node refuses is retried at the next turn."""
+
+    rpc: str
+    sender: str
+    addresses: list[str]
+    interval_s: float = 0.3
+    sent: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Pump:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            to = self.addresses[i % len(self.addresses)]
+            try:
+                self.sent.append(ct.send_eth(self.rpc, self.sender, to, 1_000 + i))
+                i += 1
+            except Exception as exc:  # the node is there for the whole test; note and go on
+                self.errors.append(repr(exc))
+            self._stop.wait(self.interval_s)
+
+    def wait_sent(self, n: int, timeout_s: float = 60.0) -> None:
+        """Until at least n more transfers than now have been sent."""
+        target = len(self.sent) + n
+        deadline = time.monotonic() + timeout_s
+        while len(self.sent) < target:
+            assert time.monotonic() < deadline, f"the pump sent {len(self.sent)} of {target}"
+            time.sleep(0.05)
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        return list(self.sent)
+
+
+def events_on_topic(bootstrap: str, topic: str, addresses: Iterable[str]) -> list[dict[str, Any]]:
+    """Every event on the events topic (from its beginning) keyed by one of the addresses; read
+    until two fetches in a row bring nothing (the embedded broker's end offsets can be a
+    batch short)."""
+    wanted = {a.lower() for a in addresses}
+    return asyncio.run(_read(bootstrap, topic, wanted))
+
+
+async def _read(bootstrap: str, topic: str, wanted: set[str]) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        parts = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        empty = 0
+        while empty < 2:
+            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+            empty = 0 if batch else empty + 1
+            for records in batch.values():
+                for r in records:  # keyed by the watched address
+                    if (r.key or b"").decode(errors="replace").lower() in wanted and r.value:
+                        out.append(orjson.loads(r.value))
+    finally:
+        await consumer.stop()
+    return out
+
+
+def confirmed_once_each(events: list[dict[str, Any]], txs: Iterable[str]) -> list[str]:
+    """What is wrong with `events` for the transfers `txs`: each must be confirmed, and each
+    (transfer, state) may come under one event id only (repeats of that id are at-least-once
+    and fine). An empty list when all is well."""
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in events:
+        if e.get("type", "").startswith("transfer."):
+            ids[(str(e["tx_hash"]), str(e["type"]))].add(str(e["id"]))
+    problems = [f"{k} under {len(v)} ids" for k, v in ids.items() if len(v) > 1]
+    problems += [f"{t} never confirmed" for t in txs if (t, "transfer.confirmed") not in ids]
+    problems += [
+        f"{k[0]} reverted" for k in ids if k[1] == "transfer.reverted" and k[0] in set(txs)
+    ]
+    return problems
+
+
+def wait_until(pred: Any, timeout_s: float = 90.0, what: str = "condition") -> Any:
+    """pred()'s first true answer, asked every 0.3 s; fails the test after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def get_json(url: str, timeout_s: float = 3.0) -> tuple[int, Any]:
+    """(status, parsed JSON) of a GET; (0, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+    except (OSError, ValueError):
+        return 0, None
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample of a worker's /metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=3) as r:
+        text = r.read().decode()
+    total = 0.0
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
