@@ -69,8 +69,8 @@ def decode_batch(values: list[bytes], partitions: int, watched: WatchFilter) -> 
 
 
 async def bootstrap_filter(s: Settings, watched: WatchFilter) -> None:
-    """Every address of every monitor (and every wallet-derived address) published so far.
-    Adds after this arrive as watch markers on the blocks topic, in order with blocks."""
+    """Add every address of every monitor (and every wallet-derived address) published so
+    far. Adds after this arrive as watch markers on the blocks topic, in order with blocks."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=s.bootstrap_servers,
         enable_auto_commit=False,
@@ -117,11 +117,45 @@ def add_from_record(watched: WatchFilter, value: bytes | None) -> None:
         watched.add(rec["chain"], (str(a).lower() for a in addrs if isinstance(a, str)))
 
 
+class FilterFreshness:
+    """The blocks partitions the filter is known complete for.
+
+    Adds reach the filter as watch markers on the blocks partition of their chain, and only
+    the worker reading that partition sees them; a worker taking a partition over (or
+    getting back one it lost) starts reading after the markers it missed. So before a
+    batch is decoded, if the worker holds a blocks partition the filter is not known
+    complete for, every watched address is read again from the compacted topics: every
+    monitor whose marker lies before where reading resumed is on those topics already. A
+    partition revoked is forgotten at once, so getting it back reads again."""
+
+    def __init__(self) -> None:
+        self.held: set[int] = set()
+
+    def revoked(self, tps: Any) -> None:
+        blocks = settings.topic("blocks")
+        self.held -= {tp.partition for tp in tps if tp.topic == blocks}
+
+    async def ensure(self, s: Settings, watched: WatchFilter) -> None:
+        blocks = s.topic("blocks")
+        now = {tp.partition for tp in app.consumer.assignment() if tp.topic == blocks}
+        if now - self.held:
+            await bootstrap_filter(s, watched)
+        self.held = now
+
+
+freshness = FilterFreshness()
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    freshness.revoked(revoked)
+
+
 @app.agent(blocks_topic)
 async def decode(stream: Any) -> None:
     """blocks → transfers, a batch of blocks at a time: one message per transfers partition
     and batch, handed to the producer (flushed before the blocks' offsets are committed)."""
     partitions = settings.partitions
-    await bootstrap_filter(settings, watch_filter)
     async for values in stream.take(settings.decode_batch_blocks, within=BATCH_WITHIN_S):
+        await freshness.ensure(settings, watch_filter)
         await publisher.publish_buffered(decode_batch(values, partitions, watch_filter))
