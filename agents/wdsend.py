@@ -96,8 +96,9 @@ async def prepare_next(p: int, skey: str) -> None:
             store.write_book(p, skey, book)
             continue
         assert rec is not None
-        if what == "ask":
-            await store.apply(p, wp.Plan(book=(skey, book)), [store.signing_message(rec)])
+        if what == "ask":  # its request may never have gone out: the record and it again
+            again = [store.record_message(rec), store.signing_message(rec)]
+            await store.apply(p, wp.Plan(book=(skey, book)), again)
             _last_asked[str(rec["signing_id"])] = time.monotonic()
             return
         if what == "broadcast":
@@ -113,7 +114,7 @@ async def prepare_next(p: int, skey: str) -> None:
         tx, taken = built
         plan, started = wp.plan_start_signing(rec, taken, skey, tx, _now())
         extra = [store.signing_message(started)] if started else []
-        await store.apply(p, plan, extra)
+        await store.apply_state_first(p, plan, extra)
         if started:
             _last_asked[str(started["signing_id"])] = time.monotonic()
             return

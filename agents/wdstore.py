@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from core import metrics
+from core import faults, metrics
 from core.publish import Message
 from core.timefmt import iso_utc
 from faust_app import publisher, settings
@@ -142,11 +142,40 @@ async def apply(p: int, plan: Plan, extra: list[Message] | None = None) -> None:
     msgs = messages(plan, extra)
     if msgs:
         await publisher.publish(msgs)
-    for ev in plan.events:
-        metrics.WITHDRAWALS.labels(status=str(ev.get("type", "")).removeprefix("withdrawal.")).inc()
+    _count(plan)
+    _keep(p, plan)
+
+
+def _keep(p: int, plan: Plan) -> None:
+    """Write the plan's records, batch and book to the table, the book last."""
     for rec in plan.records:
         write_record(rec)
     if plan.batch is not None:
         wd_state_table[f"b|{plan.batch['id']}".encode()] = orjson.dumps(plan.batch)
     if plan.book is not None:
         write_book(p, *plan.book)
+
+
+async def apply_state_first(p: int, plan: Plan, extra: list[Message] | None = None) -> None:
+    """Keep the plan's state, wait until its changelog records are on the broker, and only
+    then publish its messages.
+
+    For the step that hands a transaction to the signer: were the request out and the
+    owner's state of it lost (a kill between the two), the next owner of the sender would
+    prepare the withdrawal again with other fees, and the signer, which already signed this
+    nonce for the first transaction, would refuse every transaction at that nonce from then
+    on. State first, a crash before the request leaves nothing out; one after it leaves
+    state that asks the signer again for the same transaction (`reconcile`: "ask")."""
+    _keep(p, plan)
+    await publisher.flush()
+    msgs = messages(plan, extra)
+    if msgs:
+        await publisher.publish(msgs)
+    faults.point("withdrawal_after_ask")
+    _count(plan)
+
+
+def _count(plan: Plan) -> None:
+    for ev in plan.events:
+        status = str(ev.get("type", "")).removeprefix("withdrawal.")
+        metrics.WITHDRAWALS.labels(status=status).inc()

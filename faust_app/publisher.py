@@ -66,6 +66,11 @@ class FaustPublisher:
             futures.append(await producer.send_batch(builder, name, partition=part))
         await asyncio.gather(*futures)
 
+    async def flush(self) -> None:
+        """Wait until the broker has everything handed to the producer so far, table
+        changelog records included (Faust's `Producer.flush`)."""
+        await self.app.producer.flush()
+
     async def publish_buffered(self, messages: Iterable[Message]) -> None:
         """Hand the messages straight to Faust's producer without waiting.
 
