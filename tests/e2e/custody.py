@@ -4,6 +4,7 @@ funded once. Session-scoped, so the treasury is funded once whichever module ask
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dev.devsigner import DevSigner
 from dev.devstack import DevStack
 from tests.e2e.conftest import api
 from tests.e2e.test_pipeline import FUNDER
-from tests.e2e.test_wallets import wait_until
+from tests.e2e.traffic import wait_until
 from transport.apiclient import ApiClient
 
 FUNDING = 100 * 10**18
@@ -33,6 +34,29 @@ class Custody:
     carol: ApiClient  # approver
     signer: DevSigner
     wallet: dict[str, Any]
+    admin: ApiClient | None = None  # reads as this admin (default: the stack's)
+
+    def via(self, url: str) -> Custody:
+        """The same principals, asking the worker at `url` (another worker of the group)."""
+
+        def moved(c: ApiClient) -> ApiClient:
+            return dataclasses.replace(c, url=url)
+
+        admin = self.admin or self.stack.admin
+        assert admin is not None
+        return dataclasses.replace(
+            self,
+            alice=moved(self.alice),
+            bob=moved(self.bob),
+            bob2=moved(self.bob2),
+            carol=moved(self.carol),
+            admin=moved(admin),
+        )
+
+    def _read(self, path: str) -> tuple[int, Any]:
+        if self.admin is not None:
+            return self.admin.call("GET", path)
+        return api(self.stack, "GET", path)
 
     @property
     def rpc(self) -> str:
@@ -43,7 +67,7 @@ class Custody:
         return str(self.wallet["treasury"])
 
     def get(self, wid: str) -> dict[str, Any]:
-        status, rec = api(self.stack, "GET", f"/v1/withdrawals/{wid}")
+        status, rec = self._read(f"/v1/withdrawals/{wid}")
         assert status == 200, rec
         return dict(rec)
 
@@ -84,7 +108,7 @@ class Custody:
         return rec
 
     def treasury_balance(self, kind: str = "native", contract: str | None = None) -> int:
-        status, b = api(self.stack, "GET", f"/v1/balances?wallet_id={self.wallet['id']}")
+        status, b = self._read(f"/v1/balances?wallet_id={self.wallet['id']}")
         assert status == 200, b
         for i in b["items"]:
             a = i["asset"]
@@ -93,9 +117,10 @@ class Custody:
         return 0
 
 
-@pytest.fixture(scope="session")
-def custody(stack: DevStack) -> Iterator[Custody]:
-    signer = stack.start_signer()
+def make_custody(stack: DevStack, signer_url: str | None = None) -> Custody:
+    """Principals with keys, a signer (talking to `signer_url`, default the stack's worker)
+    with its wallet, and its treasury funded."""
+    signer = stack.start_signer(url=signer_url)
     wallet = wait_until(stack.signer_wallet, 60, "the signer's wallet")
     c = Custody(
         stack,
@@ -109,8 +134,14 @@ def custody(stack: DevStack) -> Iterator[Custody]:
     ct.wait_success(c.rpc, ct.send_eth(c.rpc, FUNDER, c.treasury, FUNDING))
     ct.mine(c.rpc, 3)
     wait_until(lambda: c.treasury_balance() == FUNDING, 60, "the treasury funded")
+    return c
+
+
+@pytest.fixture(scope="session")
+def custody(stack: DevStack) -> Iterator[Custody]:
+    c = make_custody(stack)
     yield c
-    signer.stop()
+    c.signer.stop()
 
 
 def fresh_address() -> str:

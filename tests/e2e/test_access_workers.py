@@ -1,12 +1,12 @@
-"""Access control across two workers of one group: one idempotency key creates one monitor,
-a nonce is spent on both, a revocation reaches the other worker within 5 s, and concurrent
-changes on both give one audit chain with no gap and no fork."""
+"""Access control across two workers of one group (two of the shared group's three): one
+idempotency key creates one monitor, a nonce is spent on both, a revocation reaches the
+other worker within 5 s, and concurrent changes on both give one audit chain with no gap and
+no fork."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,59 +16,40 @@ from typing import Any
 
 import pytest
 
-from dev import procs
-from dev.devstack import DevConfig, DevStack
-from tests.e2e.conftest import assert_no_clear_secrets
+from dev.devstack import DevStack
+from tests.e2e.group import Group
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_access import chain_hash, monitor_body, refused
-from tests.e2e.topicscan import TopicScanner
 from transport.apiclient import ApiClient
 
 
 @dataclass
 class Pair:
-    """One stack, two workers: `a` is the stack's own, `b` the other, each with an admin client."""
+    """Two workers of the shared group: `a` (the stack's own) and `b`, with admin clients."""
 
-    stack: DevStack
-    a: ApiClient
-    b: ApiClient
-    other: subprocess.Popen[bytes] | None = None
+    group: Group
 
-    def start_b(self) -> None:
-        """(Re)start the second worker on its port and data dir; until its API is ready."""
-        port = int(self.b.url.rsplit(":", 1)[1])
-        self.other = self.stack.start_other_worker("b", port)
-        self.stack.wait_ready(url=self.b.url)
+    @property
+    def stack(self) -> DevStack:
+        return self.group.stack
+
+    @property
+    def a(self) -> ApiClient:
+        return self.group.clients["a"]
+
+    @property
+    def b(self) -> ApiClient:
+        return self.group.clients["b"]
+
+    def restart(self, name: str) -> None:
+        """Start a killed worker again, until its API is ready."""
+        self.group.start(name)
+        self.group.wait_ready(name)
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    root = tmp_path_factory.mktemp("pair")
-    cfg = DevConfig.on_free_ports(
-        root,
-        block_time=None,
-    )
-    s = DevStack(cfg)
-    p: Pair | None = None
-    try:
-        s.start_infra()
-        s.start_worker()
-        s.wait_ready()
-        a = s.create_admin_key()
-        b = ApiClient(f"http://127.0.0.1:{procs.free_port()}", a.key_id, a.secret)
-        p = Pair(s, a, b)
-        p.start_b()
-        s.wait_ready()  # the first worker again, after the group rebalanced
-        deadline = time.monotonic() + 30
-        while b.call("GET", "/v1/keys?limit=1")[0] != 200:
-            assert time.monotonic() < deadline, "the second worker does not know the admin key"
-            time.sleep(0.1)
-        yield p
-        assert_no_clear_secrets(TopicScanner(f"127.0.0.1:{cfg.broker_port}"), root / "logs")
-    finally:
-        if p is not None:
-            procs.stop(p.other)
-        s.stop()
+def pair(group: Group) -> Pair:
+    return Pair(group)
 
 
 @pytest.fixture()
@@ -207,14 +188,13 @@ def test_kill_9_either_worker_under_load_leaves_one_chain(pair: Pair, hooks: Rec
         t.start()
     try:
         time.sleep(1.0)
-        procs.kill(pair.other)  # the second worker, mid-stream
+        pair.group.kill("b")  # the second worker, mid-stream
         time.sleep(1.0)
-        pair.start_b()
+        pair.restart("b")
         time.sleep(1.0)
-        pair.stack.kill_worker()  # then the first
+        pair.group.kill("a")  # then the first
         time.sleep(1.0)
-        pair.stack.start_worker()
-        pair.stack.wait_ready()
+        pair.restart("a")
         time.sleep(1.0)
     finally:
         stop.set()

@@ -19,7 +19,8 @@ from dev.devstack import DevStack
 from tests.e2e.browser import Browser, assert_accessible
 from tests.e2e.conftest import api
 from tests.e2e.test_pipeline import FUNDER
-from tests.e2e.test_wallets import assign, register, wait_until
+from tests.e2e.test_wallets import assign, register
+from tests.e2e.traffic import wait_until
 
 pytestmark = pytest.mark.e2e
 

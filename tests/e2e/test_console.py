@@ -20,7 +20,8 @@ from tests.e2e.conftest import api
 from tests.e2e.custody import Custody, fresh_address
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_pipeline import FUNDER
-from tests.e2e.test_wallets import assign, register, wait_until
+from tests.e2e.test_wallets import assign, register
+from tests.e2e.traffic import wait_until
 
 pytestmark = pytest.mark.e2e
 
