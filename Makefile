@@ -22,8 +22,10 @@ $(TOOLS_STAMP):
 	npm install --silent --no-fund --no-audit --prefix .tools @foundry-rs/anvil@$(ANVIL_VERSION)
 	.tools/node_modules/.bin/anvil --version
 	npm install --silent --no-fund --no-audit --prefix .tools axe-core@4.14.1
-	# Headless Chromium for the checkout page test (Debian package; needs root).
-	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
+	# Debian packages for the tests (needs root): headless Chromium for the console and
+	# checkout pages, and Compose's own parser (docker-compose) to check docker-compose.yml
+	# (no Docker engine needed or started).
+	(command -v chromium && command -v docker-compose) >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium docker-compose)
 	touch $(TOOLS_STAMP)
 
 demo: setup

@@ -134,6 +134,18 @@ def stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 15.0) -> None:
         proc.wait(5)
 
 
+def stop_all(children: list[subprocess.Popen[bytes] | None], timeout_s: float = 15.0) -> None:
+    """SIGTERM every child's process group at once, then wait for each (SIGKILL after
+    timeout_s): several workers stop in the time of the slowest, not of the sum."""
+    running = [p for p in children if p is not None and p.poll() is None]
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in running:
+        stop(proc, max(0.1, deadline - time.monotonic()))
+
+
 def kill(proc: subprocess.Popen[bytes] | None) -> None:
     """SIGKILL the child's process group at once (crash tests)."""
     if proc is None or proc.poll() is not None:

@@ -117,4 +117,3 @@ def receiver() -> Iterator[Receiver]:
 # The custody stack (signer, wallet, funded treasury), once for every module that needs it;
 # imported last, as it builds on the fixtures and helpers above.
 from tests.e2e.custody import custody  # noqa: E402, F401
-from tests.e2e.group import group  # noqa: E402, F401

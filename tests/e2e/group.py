@@ -1,5 +1,6 @@
-"""Three workers of one group on one embedded broker and anvil, shared by the end-to-end
-tests of several workers (access control across workers, fail-over, rolling restarts).
+"""Three workers of one group on one embedded broker and anvil, for the end-to-end tests of
+several workers (tests/e2e/test_workers.py: access control across workers, fail-over,
+rolling restarts).
 
 Worker `a` is the stack's own; `b` and `c` have their own settings files (API port, data
 directory), the same group and the production defaults. Six partitions, two per worker."""
@@ -92,12 +93,14 @@ class Group:
         return name
 
     def stop_all(self) -> None:
-        for name in list(self.others):
-            procs.stop(self.others.pop(name, None))
+        """Every worker, at once (the stack's own too)."""
+        workers = [self.others.pop(name, None) for name in list(self.others)]
+        procs.stop_all([*workers, self.stack.worker])
+        self.stack.worker = None
 
 
-@pytest.fixture(scope="session")
-def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
+def group_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
+    """The group, started; stopped after the caller's `yield from` ends (a fixture's body)."""
     root = tmp_path_factory.mktemp("group")
     cfg = DevConfig.on_free_ports(root, block_time=None, partitions=6)
     s = DevStack(cfg)

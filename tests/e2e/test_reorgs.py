@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -66,8 +65,10 @@ def test_reorg_reverts_orphaned_and_reconfirms_remined(
     orphaned_early = early_block > head - depth
     assert orphaned_early == (depth == 3)
     old_late_hash = ct.wait_receipt(rpc, late)["blockHash"]
-    time.sleep(1.1)  # a new timestamp: else the replacement block can hash the same
-    ct.rpc(rpc, "anvil_reorg", depth, [[raw_late, 0]])
+    # Another transaction beside `late` makes the replacement block differ from the one it
+    # replaces whatever its timestamp (anvil may give it the same one: the same hash).
+    filler = {"from": ct.ANVIL_ACCOUNTS[2], "to": fresh_address(90 + depth), "value": "0x1"}
+    ct.rpc(rpc, "anvil_reorg", depth, [[raw_late, 0], [filler, 0]])
     ct.mine(rpc, 4)  # the next block reveals the fork; then enough to confirm the re-mined tx
 
     new_late_hash = ct.wait_receipt(rpc, late)["blockHash"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -146,8 +148,13 @@ def _check_env_name(name: str) -> None:
             model = ann
 
 
+def _workers(services: dict[str, Any]) -> list[dict[str, Any]]:
+    """The services that run `blockhook worker` (the signer's variables are its own)."""
+    return [s for s in services.values() if "worker" in _command(s)]
+
+
 def test_every_blockhook_env_var_is_a_settings_field(services: dict[str, Any]) -> None:
-    names = [n for s in services.values() for n in _env(s) if n.startswith(PREFIX)]
+    names = [n for s in _workers(services) for n in _env(s) if n.startswith(PREFIX)]
     assert names, "the worker should show at least one BLOCKHOOK_* override"
     for name in names:
         assert name != CONFIG_ENV, "the worker gets its config file with --config"
@@ -211,3 +218,56 @@ def test_toml_points_at_the_compose_services(
     host, port = s.api_host_port
     assert host == "0.0.0.0"
     assert any(str(p).split(":")[-1] == str(port) for p in services["worker"].get("ports", []))
+
+
+def compose_config(*args: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` (Compose's own parser and validator, which `make setup`
+    installs; no Docker engine is needed) on docker-compose.yml, with the variables the
+    file requires set."""
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is not installed: run `make setup`"
+    env = {
+        **os.environ,
+        "BLOCKHOOK_AUTH__MASTER_KEY": "test-only",
+        "COMPOSE_PROJECT_NAME": "blockhook",
+    }
+    return subprocess.run(
+        [exe, "-f", str(COMPOSE), *args, "config"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "profiles", [[], ["--profile", "signer"], ["--profile", "signer", "--profile", "monitoring"]]
+)
+def test_compose_accepts_the_file_with_each_profile(profiles: list[str]) -> None:
+    done = compose_config(*profiles)
+    assert done.returncode == 0, done.stderr
+    parsed = yaml.safe_load(done.stdout)
+    assert {"kafka", "anvil", "worker"} <= set(parsed["services"])
+    if "monitoring" in profiles:
+        assert {"prometheus", "grafana", "signer"} <= set(parsed["services"])
+    worker = parsed["services"]["worker"]
+    assert "/healthz" in " ".join(worker["healthcheck"]["test"])
+
+
+def test_compose_refuses_a_broken_file(tmp_path: Path) -> None:
+    """The parser really validates (a misspelt option and a missing dependency)."""
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text(COMPOSE.read_text().replace("stop_grace_period:", "stop_grace_periode:", 1))
+    exe = shutil.which("docker-compose")
+    assert exe
+    done = subprocess.run(
+        [exe, "-f", str(bad), "config", "-q"],
+        env={**os.environ, "BLOCKHOOK_AUTH__MASTER_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "stop_grace_periode" in done.stderr
