@@ -70,6 +70,13 @@ def backfill(
     show_default=True,
     help="scratch directory, wiped at start (the embedded broker keeps nothing)",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=9),
+    default=1,
+    show_default=True,
+    help="workers in the group; worker n serves its API on --api-port + n - 1",
+)
 def dev(
     broker_port: int,
     anvil_port: int,
@@ -78,8 +85,10 @@ def dev(
     block_time: float,
     confirmations: int,
     root: str,
+    workers: int,
 ) -> None:
-    """Embedded default: broker, anvil, one worker and the API on 127.0.0.1."""
+    """Embedded default: broker, anvil, one worker (or --workers N) and the API on
+    127.0.0.1."""
     try:
         from dev.devstack import DevConfig, DevStack
     except ModuleNotFoundError as exc:  # a production install leaves the dev room out
@@ -100,10 +109,15 @@ def dev(
     # (`blockhook dev &` in a script) passes SIGINT on as ignored, and Python keeps it so.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)
+    others: list[Any] = []
     try:
         stack.start_infra()
         stack.start_worker()
         stack.wait_ready()
+        for n in range(2, workers + 1):
+            others.append(stack.start_other_worker(str(n), api_port + n - 1))
+        for n in range(2, workers + 1):
+            stack.wait_ready(url=f"http://127.0.0.1:{api_port + n - 1}")
         admin = stack.create_admin_key()
         signer = stack.start_signer()
         console_url, password = stack.create_console_operator("admin")
@@ -115,6 +129,12 @@ def dev(
             f"  chain local (id {cfg.chain_id}) at {cfg.rpc_url}; logs in {cfg.root}/logs", err=True
         )
         click.echo(f"  blockhook-signer (no limits) keystore {signer.keystore}", err=True)
+        for n in range(2, workers + 1):
+            click.echo(
+                f"  worker {n}: http://127.0.0.1:{api_port + n - 1}, settings "
+                f"{cfg.root}/blockhook-{n}.toml",
+                err=True,
+            )
         while stack.worker is not None and stack.worker.poll() is None:
             time.sleep(0.5)
         click.echo(f"worker exited; see {cfg.root}/logs/worker.log", err=True)
@@ -125,6 +145,9 @@ def dev(
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     finally:
+        from dev import procs
+
+        procs.stop_all(others)
         stack.stop()
 
 

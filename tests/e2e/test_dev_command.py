@@ -50,9 +50,13 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
+def test_dev_ready_then_stops_every_child(
+    tmp_path: Path, sig: signal.Signals, workers: int
+) -> None:
     api_port = procs.free_port()
+    while workers > 1 and procs.port_open("127.0.0.1", api_port + 1):
+        api_port = procs.free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -67,6 +71,8 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
             str(api_port),
             "--dir",
             str(tmp_path / "dev"),
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -111,8 +117,11 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path, sig: signal.Signals) -
         assert got.returncode == 1 and json.loads(got.stdout)["error"]["code"] == "not_found"
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=5) as r:
             assert json.loads(r.read())["status"] == "ok"
+        if workers == 2:  # the second worker of the group is ready on the next port
+            with urllib.request.urlopen(f"http://127.0.0.1:{api_port + 1}/readyz", timeout=5) as r:
+                assert json.loads(r.read())["ready"] is True
         children = descendants(proc.pid)
-        assert len(children) >= 3  # broker, anvil, worker
+        assert len(children) >= 2 + workers  # broker, anvil, the workers
         os.kill(proc.pid, sig)
         proc.wait(60)
         time.sleep(0.5)
