@@ -226,7 +226,7 @@ async def run(args: argparse.Namespace) -> None:
                 f'broker = "kafka://127.0.0.1:{broker_port}"\n'
                 f'data_dir = "{work / f"data{i}"}"\npartitions = {args.partitions}\n'
                 f'api_bind = "127.0.0.1:{port}"\nallow_loopback_webhooks = true\n'
-                'rebalance_timeout_s = 3\nsession_timeout_s = 10\nlog_level = "warning"\n'
+                'log_level = "warning"\n'
                 f'[auth]\nmaster_key_file = "{master}"\n'
                 "[retry]\ntimeout_s = 10\n"
             )

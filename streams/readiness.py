@@ -44,11 +44,14 @@ class Readiness:
     ready: bool
     reasons: list[str]
     chains: dict[str, dict[str, Any]]
+    # Each check on its own: recovered, assigned, views, chains (fresh heads).
+    checks: dict[str, bool]
 
     def as_json(self) -> dict[str, Any]:
         return {
             "status": "ready" if self.ready else "not_ready",
             "ready": self.ready,
+            "checks": self.checks,
             "reasons": self.reasons,
             "chains": self.chains,
         }
@@ -88,7 +91,13 @@ def readiness(o: Observed) -> Readiness:
                 + ("ever" if age is None else f"{age:g}s")
                 + f" (limit {c.stale_after_s:g}s)"
             )
-    return Readiness(not reasons, reasons, chains)
+    checks = {
+        "recovered": o.started and not o.in_recovery and not o.rebalancing,
+        "assigned": o.started and o.assigned,
+        "views": not behind,
+        "chains": all(c["fresh"] for c in chains.values()),
+    }
+    return Readiness(not reasons, reasons, chains, checks)
 
 
 def stale_after(poll_interval_s: float, rpc_timeout_s: float) -> float:

@@ -31,6 +31,9 @@ def test_a_started_assigned_caught_up_worker_with_a_fresh_head_is_ready() -> Non
         "fresh": True,
     }
     assert r.as_json()["status"] == "ready"
+    assert r.as_json()["checks"] == dict.fromkeys(
+        ("recovered", "assigned", "views", "chains"), True
+    )
 
 
 def test_each_failed_check_is_a_reason() -> None:
@@ -48,9 +51,20 @@ def test_each_failed_check_is_a_reason() -> None:
             READY, followed={"local": FollowedChain(None, None, None, 15.0)}
         ),
     }
+    failed = {
+        "starting": "recovered",
+        "recovery under way: 12": "recovered",
+        "recovery stalled": "recovered",
+        "rebalancing": "recovered",
+        "no partitions": "assigned",
+        "views catching up: keys": "views",
+        "chain local: no answer from its node for 20s": "chains",
+        "chain local: no answer from its node for ever": "chains",
+    }
     for expected, observed in cases.items():
         r = readiness(observed)
         assert not r.ready, expected
+        assert r.checks[failed[expected]] is False, (expected, r.checks)
         assert any(expected in reason for reason in r.reasons), (expected, r.reasons)
         assert r.as_json()["status"] == "not_ready"
 
