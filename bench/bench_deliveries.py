@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dev import procs  # noqa: E402
-from dev.devstack import write_private  # noqa: E402
+from dev.devstack import healthz, write_private  # noqa: E402
 from streams.deliveryjob import pack_jobs  # noqa: E402
 from streams.secretbox import new_master_key  # noqa: E402
 from streams.signing import webhook_headers  # noqa: E402
@@ -241,9 +241,10 @@ async def run(args: argparse.Namespace) -> None:
 
         for i, cfg in enumerate(cfgs):
             started.append(procs.start_worker(cfg, work / f"logs/worker{i}.log"))
+        # Ready (not merely answering: the API answers from a worker's first second).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if all(procs.port_open("127.0.0.1", p) for p in api_ports):
+            if all((healthz(f"http://127.0.0.1:{p}") or {}).get("ready") for p in api_ports):
                 break
             if any(w.poll() is not None for w in started[-args.workers :]):
                 raise SystemExit(f"a worker exited; see {work}/logs/")
