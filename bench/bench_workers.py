@@ -39,7 +39,7 @@ from blockhook.admin import ensure_topics  # noqa: E402
 from core.settings import ChainSettings, Settings  # noqa: E402
 from dev import chaintools as ct  # noqa: E402
 from dev import procs  # noqa: E402
-from dev.devstack import DevConfig, DevStack, write_private  # noqa: E402
+from dev.devstack import DevConfig, write_private  # noqa: E402
 from streams.match import partition_for  # noqa: E402
 from streams.partition import key_partition  # noqa: E402
 from streams.secretbox import new_master_key  # noqa: E402
@@ -294,27 +294,13 @@ async def deliveries(args: argparse.Namespace, n: int, root: Path) -> dict[str, 
 def failover(root: Path) -> dict[str, float]:
     """Three workers on anvil (production defaults): a restart after kill -9, the follower
     killed for good, the follower stopped with SIGTERM: seconds until served again."""
-    from tests.e2e.group import Group as E2EGroup  # the end-to-end tests' three workers
+    from tests.e2e.group import start_group, stop_group  # the end-to-end tests' three
     from tests.e2e.traffic import get_json
 
     cfg = DevConfig.on_free_ports(root, block_time=1.0, partitions=PARTITIONS, poll_interval_s=0.5)
-    s = DevStack(cfg)
+    g = start_group(cfg)
     out: dict[str, float] = {}
     try:
-        s.start_infra()
-        s.start_worker()
-        s.wait_ready()
-        admin = s.create_admin_key()
-        clients = {"a": admin}
-        for name in ("b", "c"):
-            clients[name] = admin.__class__(
-                f"http://127.0.0.1:{procs.free_port()}", admin.key_id, admin.secret
-            )
-        g = E2EGroup(s, clients)
-        for name in ("b", "c"):
-            g.start(name)
-        for name in ("a", "b", "c"):
-            g.wait_ready(name)
 
         def until(pred: Any, timeout_s: float = 120) -> float:
             t0 = time.monotonic()
@@ -338,9 +324,8 @@ def failover(root: Path) -> dict[str, float]:
             out[f"follower_{mode}_moved_s"] = time.monotonic() - t0
             g.start(follower)
             g.wait_ready(follower)
-        g.stop_all()
     finally:
-        s.stop()
+        stop_group(g)
     return out
 
 

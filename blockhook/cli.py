@@ -113,9 +113,9 @@ def dev(
     try:
         stack.start_infra()
         stack.start_worker()
-        stack.wait_ready()
-        for n in range(2, workers + 1):
+        for n in range(2, workers + 1):  # together: they join the group in one round
             others.append(stack.start_other_worker(str(n), api_port + n - 1))
+        stack.wait_ready()
         for n in range(2, workers + 1):
             stack.wait_ready(url=f"http://127.0.0.1:{api_port + n - 1}")
         admin = stack.create_admin_key()

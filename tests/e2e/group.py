@@ -99,36 +99,49 @@ class Group:
         self.stack.worker = None
 
 
+def start_group(cfg: DevConfig) -> Group:
+    """The stack of `cfg` with its three workers started and ready, each with an admin
+    client (the caller stops them: `stop_all`, then the stack's `stop`)."""
+    s = DevStack(cfg)
+    s.start_infra()
+    urls = {name: f"http://127.0.0.1:{procs.free_port()}" for name in NAMES[1:]}
+    g = Group(s, {"a": ApiClient(cfg.api_url, "", "")})
+    for name in NAMES[1:]:
+        g.clients[name] = ApiClient(urls[name], "", "")
+    for name in NAMES:  # together: they join the group in one round
+        g.start(name)
+    for name in NAMES:
+        g.wait_ready(name)
+    admin = s.create_admin_key()
+    clients = {"a": admin}
+    for name in NAMES[1:]:
+        clients[name] = ApiClient(urls[name], admin.key_id, admin.secret)
+    g.clients = clients
+    for name in NAMES[1:]:
+        deadline = time.monotonic() + 30
+        while clients[name].call("GET", "/v1/keys?limit=1")[0] != 200:
+            assert time.monotonic() < deadline, f"worker {name} does not know the admin key"
+            time.sleep(0.1)
+    return g
+
+
+def stop_group(g: Group) -> None:
+    """Every signer and worker at once, then the broker and anvil."""
+    for signer in g.stack.signers.values():
+        signer.stop()
+    g.stop_all()
+    g.stack.stop()
+
+
 def group_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
     """The group, started; stopped after the caller's `yield from` ends (a fixture's body)."""
     root = tmp_path_factory.mktemp("group")
     cfg = DevConfig.on_free_ports(root, block_time=None, partitions=6)
-    s = DevStack(cfg)
     g: Group | None = None
     try:
-        s.start_infra()
-        s.start_worker()
-        s.wait_ready()
-        admin = s.create_admin_key()
-        clients = {"a": admin}
-        for name in NAMES[1:]:
-            url = f"http://127.0.0.1:{procs.free_port()}"
-            clients[name] = ApiClient(url, admin.key_id, admin.secret)
-        g = Group(s, clients)
-        for name in NAMES[1:]:
-            g.start(name)
-        for name in NAMES:
-            g.wait_ready(name)
-        for name in NAMES[1:]:
-            deadline = time.monotonic() + 30
-            while clients[name].call("GET", "/v1/keys?limit=1")[0] != 200:
-                assert time.monotonic() < deadline, f"worker {name} does not know the admin key"
-                time.sleep(0.1)
+        g = start_group(cfg)
         yield g
         assert_no_clear_secrets(TopicScanner(f"127.0.0.1:{cfg.broker_port}"), root / "logs")
     finally:
         if g is not None:
-            for signer in s.signers.values():
-                signer.stop()
-            g.stop_all()
-        s.stop()
+            stop_group(g)
