@@ -59,3 +59,15 @@ def test_the_true_end_is_the_larger_of_list_offsets_and_a_fetchs_high_watermark(
     assert true_last(None, 5) == 4
     assert true_last(None, None) is None
     assert true_last(-1, 0) == -1  # an empty partition
+
+
+async def test_a_failed_fetch_of_the_high_watermarks_leaves_listoffsets_alone() -> None:
+    from faust_app.recovery import _Probe
+
+    probe = _Probe("127.0.0.1:1")
+
+    async def broken(listed: dict[object, int]) -> dict[object, int]:
+        raise ConnectionError("no broker")
+
+    probe.fetch = broken  # type: ignore[assignment]
+    assert await probe({"tp": 5}) == {}
