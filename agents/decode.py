@@ -128,22 +128,21 @@ class FilterFreshness:
     monitor whose marker lies before where reading resumed is on those topics already. A
     partition revoked is forgotten at once, so getting it back reads again."""
 
-    def __init__(self) -> None:
+    def __init__(self, s: Settings) -> None:
+        self.topic = s.topic("blocks")
         self.held: set[int] = set()
 
     def revoked(self, tps: Any) -> None:
-        blocks = settings.topic("blocks")
-        self.held -= {tp.partition for tp in tps if tp.topic == blocks}
+        self.held -= {tp.partition for tp in tps if tp.topic == self.topic}
 
     async def ensure(self, s: Settings, watched: WatchFilter) -> None:
-        blocks = s.topic("blocks")
-        now = {tp.partition for tp in app.consumer.assignment() if tp.topic == blocks}
+        now = {tp.partition for tp in app.consumer.assignment() if tp.topic == self.topic}
         if now - self.held:
             await bootstrap_filter(s, watched)
         self.held = now
 
 
-freshness = FilterFreshness()
+freshness = FilterFreshness(settings)
 
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ class Health:
             c.name: stale_after(c.poll_interval_s, c.rpc_timeout_s) for c in settings.chains
         }
         self._saved_member: str | None = None
+        self._topics: set[str] = set()  # every topic a gauge was set for (kept at 0 after)
 
     def followed(self, assigned: set[tuple[str, int]]) -> dict[str, FollowedChain]:
         """The chains whose follower partition this worker holds."""
@@ -82,9 +83,6 @@ class Health:
     def readiness(self) -> Readiness:
         return readiness(self.observe())
 
-    def ready(self) -> bool:
-        return self.readiness().ready
-
     def serving(self) -> bool:
         """Whether the API may answer requests (tables recovered once, views caught up);
         before that it answers 503 `not_ready`. Later rebalances do not stop it."""
@@ -120,7 +118,7 @@ class Health:
             metrics.RECOVERY_STALLS.inc()
             restart_recovery(app)
         self._save_member()
-        self._gauges()
+        self._gauges(self.readiness())
 
     def _save_member(self) -> None:
         """Remember the member id the consumer joined with (transport/groupmember.py)."""
@@ -132,22 +130,17 @@ class Health:
             except OSError as exc:
                 logger.warning("cannot write %s: %s", member_file(settings), exc)
 
-    def _gauges(self) -> None:
+    def _gauges(self, r: Readiness) -> None:
         lag: dict[str, int] = {}
         count: dict[str, int] = {}
         for topic, _p, hw, read in consumer_positions(app):
             count[topic] = count.get(topic, 0) + 1
             if hw is not None and read is not None:
                 lag[topic] = lag.get(topic, 0) + max(0, hw - read - 1)
-        for topic in set(count) | set(_seen_topics):
+        self._topics.update(count)
+        for topic in self._topics:
             metrics.ASSIGNED.labels(topic=topic).set(count.get(topic, 0))
             metrics.CONSUMER_LAG.labels(topic=topic).set(lag.get(topic, 0))
-        _seen_topics.update(count)
-        r = self.readiness()
         metrics.READY.set(1 if r.ready else 0)
-        followed = r.chains
         for c in settings.chains:
-            metrics.FOLLOWS.labels(chain=c.name).set(1 if c.name in followed else 0)
-
-
-_seen_topics: set[str] = set()
+            metrics.FOLLOWS.labels(chain=c.name).set(1 if c.name in r.chains else 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -23,6 +23,7 @@ from api.withdrawal_routes import add_withdrawal_routes
 from core import metrics
 from core.publish import Publisher
 from core.settings import Settings
+from streams.readiness import Readiness
 from streams.secretbox import SecretBox
 from views.audit import AuditView
 from views.claims import ClaimsView
@@ -39,8 +40,8 @@ ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
 class HealthSource(Protocol):
     """What the API asks of the worker's health (agents/health.py)."""
 
-    def readiness(self) -> Any:
-        """An object whose `ready` says whether the worker is ready, and `as_json()` why."""
+    def readiness(self) -> Readiness:
+        """Whether the worker is ready, and why not."""
 
     def serving(self) -> bool:
         """Whether requests may be answered yet (the tables were recovered once)."""
@@ -49,16 +50,9 @@ class HealthSource(Protocol):
 class AlwaysReady:
     """A health source for tests of the API alone: ready and serving."""
 
-    class _Ready:
-        ready = True
-
-        @staticmethod
-        def as_json() -> dict[str, Any]:
-            checks = dict.fromkeys(("recovered", "assigned", "views", "chains"), True)
-            return {"status": "ready", "ready": True, "checks": checks, "reasons": [], "chains": {}}
-
-    def readiness(self) -> Any:
-        return self._Ready()
+    def readiness(self) -> Readiness:
+        checks = dict.fromkeys(("recovered", "assigned", "views", "chains"), True)
+        return Readiness(True, [], {}, checks)
 
     def serving(self) -> bool:
         return True
@@ -143,7 +137,7 @@ class Api:
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Liveness: the process answers. `ready` is what /readyz would say."""
-        return json_response({"status": "ok", "ready": bool(self.health.readiness().ready)})
+        return json_response({"status": "ok", "ready": self.health.readiness().ready})
 
     async def readyz(self, request: web.Request) -> web.Response:
         """Readiness: 200 when ready, else 503; the body says what is awaited."""

@@ -50,3 +50,41 @@ def test_an_app_consumer_carries_its_thread() -> None:
     from faust_app import app
 
     assert isinstance(app.consumer._thread, AIOKafkaConsumerThread)
+
+
+def test_the_recovery_internals_the_patch_relies_on_are_there() -> None:
+    from faust.stores.rocksdb import Store
+    from faust.tables.recovery import Recovery
+
+    from faust_app import app  # noqa: F401  (importing it applies the patch)
+
+    for name in ("_build_highwaters", "_build_offsets"):
+        original = Recovery.__dict__[f"_blockhook_{name.removeprefix('_')}"]
+        assert list(inspect.signature(original).parameters) == [
+            "self",
+            "consumer",
+            "tps",
+            "destination",
+            "title",
+        ]
+        assert Recovery.__dict__[name].__name__ in ("build_highwaters", "build_offsets")
+    source = inspect.getsource(Recovery.__dict__["_restart_recovery"].fun)  # a ServiceTask
+    # The order the patch counts on: highwaters, then offsets, then the consistency check.
+    assert source.index("_build_highwaters") < source.index("_build_offsets")
+    assert source.index("_build_offsets") < source.index("ConsistencyError")
+    assert "signal_recovery_start" in source and "RebalanceAgain" in source
+    for name in ("_set_recovery_started", "_set_recovery_ended", "active_remaining_total"):
+        assert callable(getattr(Recovery, name))
+    assert "self._dbs" in inspect.getsource(Store._db_for_partition)
+    assert callable(Store.partition_path)
+    assert "_key_index" in inspect.getsource(Store.__init__)
+
+
+def test_the_consumer_internals_health_reads_are_there() -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.group_coordinator import GroupCoordinator
+    from faust.transport.consumer import Consumer
+
+    assert "self._read_offset" in inspect.getsource(Consumer.__init__)
+    assert "self.member_id" in inspect.getsource(GroupCoordinator.__init__)
+    assert callable(AIOKafkaConsumer.highwater)
