@@ -33,6 +33,7 @@ def _latency(event_type: str) -> Any:
         child = _latencies[event_type] = metrics.DELIVERY_LATENCY.labels(type=event_type)
     return child
 
+
 SLOW_HOST_TTL_S = 600.0  # after this a slow host gets one more try on the main path
 HOLD_SLICE_S = 0.25  # how often long waits check whether they must let go
 

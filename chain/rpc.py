@@ -65,8 +65,7 @@ class RpcClient:
         can quote the URL, so only its type is logged for those)."""
         name = self.names[url]
         metrics.RPC_ERRORS.labels(chain=self.chain, endpoint=name).inc()
-        why = str(exc) if isinstance(exc, RpcError) else type(exc).__name__
-        logger.warning("rpc %s failed: %s", name, why)
+        logger.warning("rpc %s failed: %s", name, self._why(exc))
 
     async def _post(self, url: str, payload: Any) -> Any:
         session = await self._get_session()

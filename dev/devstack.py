@@ -244,7 +244,7 @@ class DevStack:
         write_private(self.cfg.root / "console.json", json.dumps(doc) + "\n")
         return url, password
 
-    def _accepted(self, client: ApiClient, probe: str, timeout_s: float, what: str) -> ApiClient:
+    def accepted(self, client: ApiClient, probe: str, timeout_s: float, what: str) -> ApiClient:
         """The client, once the worker answers its signed GET of `probe` with 200 (the keys
         view has its key)."""
         deadline = time.monotonic() + timeout_s
@@ -265,7 +265,7 @@ class DevStack:
         must be a path those roles may read)."""
         key_id, secret = self.new_key(principal, roles)
         client = ApiClient(self.cfg.api_url, key_id, secret)
-        return self._accepted(client, probe, timeout_s, f"the key of {principal}")
+        return self.accepted(client, probe, timeout_s, f"the key of {principal}")
 
     def create_admin_key(self, timeout_s: float = 30.0) -> ApiClient:
         """An admin key for this stack, written to admin-key.json (owner-only), once the
@@ -274,7 +274,7 @@ class DevStack:
         client = ApiClient(self.cfg.api_url, key_id, secret)
         doc = {"key_id": client.key_id, "secret": secret, "url": client.url}
         write_private(self.cfg.admin_key_path, json.dumps(doc) + "\n")
-        self.admin = self._accepted(client, "/v1/keys?limit=1", timeout_s, "the admin key")
+        self.admin = self.accepted(client, "/v1/keys?limit=1", timeout_s, "the admin key")
         return self.admin
 
     def signer_wallet(self, chain: str = "local") -> dict[str, Any] | None:

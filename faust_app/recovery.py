@@ -19,12 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 class RecoveryRecord:
-    """When the recovery under way began (None when none is), and how many ended."""
+    """When the recovery under way began (None when none is): each one is timed."""
 
     def __init__(self) -> None:
         self.started_at: float | None = None
-        self.completed = 0
-        self.rebuilt: list[tuple[str, Rebuild[Any]]] = []
 
     def started(self) -> None:
         self.started_at = time.monotonic()
@@ -34,7 +32,6 @@ class RecoveryRecord:
         if self.started_at is not None:
             metrics.RECOVERY_SECONDS.observe(time.monotonic() - self.started_at)
         self.started_at = None
-        self.completed += 1
 
     def rebuild(self, table: str, r: Rebuild[Any]) -> None:
         """A partition dropped to be read again: say so with the figures, and count it."""
@@ -46,7 +43,6 @@ class RecoveryRecord:
             r.describe(),
         )
         metrics.TABLE_REBUILDS.labels(table=table, reason=r.reason).inc()
-        self.rebuilt.append((table, r))
 
 
 record = RecoveryRecord()

@@ -118,10 +118,7 @@ def start_group(cfg: DevConfig) -> Group:
         clients[name] = ApiClient(urls[name], admin.key_id, admin.secret)
     g.clients = clients
     for name in NAMES[1:]:
-        deadline = time.monotonic() + 30
-        while clients[name].call("GET", "/v1/keys?limit=1")[0] != 200:
-            assert time.monotonic() < deadline, f"worker {name} does not know the admin key"
-            time.sleep(0.1)
+        s.accepted(clients[name], "/v1/keys?limit=1", 30, f"the admin key on worker {name}")
     return g
 
 
