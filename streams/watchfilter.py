@@ -1,35 +1,59 @@
 """The decode stage's filter: every address watched on each chain, so only transfers that
-touch one travel on (a superset is harmless: the tracker decides what really matches)."""
+touch one travel on (a superset is harmless: the tracker decides what really matches).
+
+Per chain, an exact compact set of the addresses (24 bytes each; it counts them and the
+Bloom filter is rebuilt from it when it outgrows its size) and the Bloom filter the decode
+stage asks for both sides of every transfer (4 to 8 bytes each)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 
+from streams.addrbloom import AddressBloom
+from streams.addrmap import AddressMap, keys_of
 from streams.records import Transfer
+
+NOTHING: frozenset[str] = frozenset()
 
 
 class WatchFilter:
-    """chain → set of watched addresses (lower-case). Only grows; removals are not needed
-    for correctness and would need per-address reference counts."""
+    """chain → watched addresses. Only grows; removals are not needed for correctness and
+    would need per-address reference counts."""
 
     def __init__(self) -> None:
-        self._by_chain: dict[str, set[str]] = {}
+        self._sets: dict[str, AddressMap] = {}
+        self._blooms: dict[str, AddressBloom] = {}
 
     def add(self, chain: str, addresses: Iterable[str]) -> None:
-        """Watch these addresses on chain from now on."""
-        self._by_chain.setdefault(chain, set()).update(addresses)
+        """Watch these addresses on chain from now on (those not 0x + 40 hex are ignored)."""
+        keys = keys_of(list(addresses))
+        known = self._sets.setdefault(chain, AddressMap())
+        if not known.add_many(keys):
+            return
+        bloom = self._blooms.get(chain)
+        if bloom is None or len(known) > bloom.capacity:
+            self._blooms[chain] = AddressBloom(known.items()[0])
+        else:
+            bloom.add(keys)
 
     def __len__(self) -> int:
-        return sum(len(s) for s in self._by_chain.values())
+        return sum(len(s) for s in self._sets.values())
 
-    def addresses(self, chain: str) -> set[str]:
-        """Every address watched on chain (empty if none)."""
-        return self._by_chain.get(chain, set())
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the sets and the Bloom filters."""
+        return sum(s.nbytes for s in self._sets.values()) + sum(
+            b.nbytes for b in self._blooms.values()
+        )
+
+    def addresses(self, chain: str) -> Container[str]:
+        """May-contain for the addresses watched on chain: never a false "no"."""
+        return self._blooms.get(chain, NOTHING)
 
     def keep(self, chain: str, transfers: Iterable[Transfer]) -> Iterator[Transfer]:
-        """The transfers of which either side is watched on chain."""
-        watched = self._by_chain.get(chain)
-        if not watched:
+        """The transfers of which either side may be watched on chain."""
+        watched = self._blooms.get(chain)
+        if watched is None:
             return
         for t in transfers:
             if t["to"] in watched or t["sender"] in watched:
