@@ -159,3 +159,22 @@ class AddressMap:
         if len(self._dk):
             self._merge()
         return self._bk, self._bv
+
+
+def pack(addresses: Sequence[object]) -> bytes | None:
+    """A watch list as 20 bytes an address, when that loses nothing (every item a lower-case
+    0x-hex address); None otherwise, and the list is kept as it is."""
+    if not all(isinstance(a, str) and len(a) == 42 and a[:2] == "0x" for a in addresses):
+        return None
+    body = "".join(a[2:] for a in addresses)  # type: ignore[index]
+    try:
+        raw = bytes.fromhex(body)
+    except ValueError:
+        return None
+    return raw if raw.hex() == body else None
+
+
+def unpack(raw: bytes) -> list[str]:
+    """The addresses of a packed watch list, in order."""
+    h = raw.hex()
+    return ["0x" + h[i : i + 40] for i in range(0, len(h), 40)]
