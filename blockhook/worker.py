@@ -50,8 +50,10 @@ def run_worker(config: str | None) -> None:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     from blockhook.admin import ensure_topics
     from core.logconfig import logging_config
+    from core.malloc import return_large_blocks
     from transport.groupmember import leave_previous
 
+    return_large_blocks()
     s = Settings()
     log_config = logging_config(s.log_level, s.log_format)
     logging.config.dictConfig(log_config)

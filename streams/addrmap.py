@@ -178,3 +178,32 @@ def unpack(raw: bytes) -> list[str]:
     """The addresses of a packed watch list, in order."""
     h = raw.hex()
     return ["0x" + h[i : i + 40] for i in range(0, len(h), 40)]
+
+
+class AddressSet:
+    """A set of keys as 16 `AddressMap`s by the first hex digit: the same 20-odd bytes a key,
+    but rewriting a base level copies a sixteenth of the set, not all of it (the peak of a
+    merge is what the process's memory has to allow for)."""
+
+    SHARDS = 16
+
+    def __init__(self) -> None:
+        self._shards = [AddressMap() for _ in range(self.SHARDS)]
+
+    def add_many(self, keys: Keys) -> int:
+        """Add keys; how many were not there before."""
+        if not len(keys):
+            return 0
+        shard = np.frombuffer(keys.tobytes(), dtype=np.uint8)[:: KEY.itemsize] >> 4
+        return sum(self._shards[s].add_many(keys[shard == s]) for s in np.unique(shard).tolist())
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._shards)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self._shards)
+
+    def chunks(self) -> list[Keys]:
+        """Every key, as one sorted array per shard."""
+        return [s.items()[0] for s in self._shards]

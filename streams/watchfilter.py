@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator
 
 from streams.addrbloom import AddressBloom
-from streams.addrmap import AddressMap, keys_of
+from streams.addrmap import AddressSet, keys_of
 from streams.records import Transfer
 
 NOTHING: frozenset[str] = frozenset()
@@ -21,18 +21,20 @@ class WatchFilter:
     would need per-address reference counts."""
 
     def __init__(self) -> None:
-        self._sets: dict[str, AddressMap] = {}
+        self._sets: dict[str, AddressSet] = {}
         self._blooms: dict[str, AddressBloom] = {}
 
     def add(self, chain: str, addresses: Iterable[str]) -> None:
         """Watch these addresses on chain from now on (those not 0x + 40 hex are ignored)."""
         keys = keys_of(list(addresses))
-        known = self._sets.setdefault(chain, AddressMap())
+        known = self._sets.setdefault(chain, AddressSet())
         if not known.add_many(keys):
             return
         bloom = self._blooms.get(chain)
         if bloom is None or len(known) > bloom.capacity:
-            self._blooms[chain] = AddressBloom(known.items()[0])
+            bloom = self._blooms[chain] = AddressBloom(expected=len(known))
+            for shard in known.chunks():
+                bloom.add(shard)
         else:
             bloom.add(keys)
 
