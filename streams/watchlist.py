@@ -30,11 +30,20 @@ def monitor_cfg(monitor: dict[str, Any]) -> MonitorCfg:
     )
 
 
+# Addresses one watch message carries at most: about 600 KB of JSON, under the broker's
+# default 1 MB message limit however large the list is.
+WATCH_CHUNK = 10_000
+
+
 def watch_updates(
-    old: dict[str, Any] | None, new: dict[str, Any] | None, partitions: int
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    partitions: int,
+    chunk: int = WATCH_CHUNK,
 ) -> list[dict[str, Any]]:
     """Messages for the transfers topic, in order: the monitor's config for every partition,
-    then per partition the addresses added and removed. Each carries its `partition`."""
+    then per partition the addresses added and removed, at most `chunk` of them a message.
+    Each carries its `partition`."""
     mid = (new or old or {}).get("id")
     out: list[dict[str, Any]] = []
     cfg = monitor_cfg(new) if new else None
@@ -52,7 +61,14 @@ def watch_updates(
             "remove"
         ].append([chain, a])
     for p, ch in sorted(per.items()):
-        out.append({"t": "watch", "id": mid, "partition": p, **ch})
+        # Added and removed are disjoint, so their chunks may be applied in any order.
+        for side in ("add", "remove"):
+            keys = ch[side]
+            for i in range(0, len(keys), chunk):
+                other = "remove" if side == "add" else "add"
+                out.append(
+                    {"t": "watch", "id": mid, "partition": p, side: keys[i : i + chunk], other: []}
+                )
     return out
 
 

@@ -19,12 +19,12 @@ if sys.argv[1] == "on":
     return_large_blocks()
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
-x = bytearray(1 << 21); del x  # a freed mapped block: glibc raises its threshold past it
+x = bytearray(1 << 24); del x  # a freed mapped block: glibc raises its threshold past it
 base = rss()
 blocks, pins = [], []
-for _ in range(200):
-    b = bytearray(1 << 20); b[::4096] = b'x' * len(b[::4096]); blocks.append(b)
-    pins.append(bytearray(200_000))  # survivors between them keep the heap from shrinking
+for _ in range(25):
+    b = bytearray(1 << 23); b[::4096] = b'x' * len(b[::4096]); blocks.append(b)
+    pins.append(bytearray(1_600_000))  # survivors between them keep the heap from shrinking
 peak = rss()
 del blocks, b
 gc.collect()
@@ -41,7 +41,7 @@ def rss_after_free(setting: str) -> tuple[int, int, int]:
 
 
 def test_freed_large_blocks_leave_the_process() -> None:
-    """200 MB in 1 MB blocks, freed among small survivors (40 MB): with the setting the
+    """200 MB in 8 MB blocks, freed among smaller survivors (40 MB): with the setting the
     resident size falls back to about the survivors; with glibc's default it stays high."""
     base, peak, after = rss_after_free("on")
     assert peak - base > 200e6 and after - base < 80e6

@@ -119,3 +119,17 @@ def test_digest() -> None:
     assert monitor_digest(None) is None
     assert monitor_digest(a) == monitor_digest(dict(reversed(list(a.items()))))
     assert monitor_digest(a) != monitor_digest(monitor(ADDRS[:2], active=False))
+
+
+def test_large_changes_travel_in_chunks_under_the_broker_limit() -> None:
+    import orjson
+
+    many = [f"0x{i:040x}" for i in range(1, 2_001)]
+    old, new = monitor(many[:500]), monitor(many[250:])
+    _, watch = split(watch_updates(old, new, 2, chunk=300))
+    assert all(len(w["add"]) + len(w["remove"]) <= 300 for w in watch)
+    assert adds(watch) == {(partition_for("local", a, 2), a) for a in many[500:]}
+    assert removes(watch) == {(partition_for("local", a, 2), a) for a in many[:250]}
+    big = monitor([f"0x{i:040x}" for i in range(1, 100_001)])
+    _, watch = split(watch_updates(None, big, 4))
+    assert max(len(orjson.dumps(w)) for w in watch) < 1_000_000
