@@ -79,3 +79,76 @@ def test_thousand_addresses_added_in_batches_while_mining(
     status, final = api(stack, "GET", f"/v1/monitors/{mon['id']}")
     assert status == 200 and set(final["addresses"]) == set(addresses)
     _ = FUNDER
+
+
+def test_a_million_addresses_added_while_blocks_flow(stack: DevStack, receiver: Receiver) -> None:
+    """1M addresses arrive (50 monitors of 20,000, each as large as a request may be) while
+    a watched address keeps receiving: no hit is missed before, during or after, and each
+    new monitor matches from the moment its creation is answered. Then they are deleted."""
+    rpc = stack.cfg.rpc_url
+    rng = random.Random(1_000_000)
+    hook = {"url": receiver.url + "/million"}
+    old = f"0x{rng.randrange(1 << 160):040x}"
+    status, first = api(
+        stack,
+        "POST",
+        "/v1/monitors",
+        {"chain": "local", "addresses": [old], "confirmations": 1, "webhook": hook},
+    )
+    assert status == 201, first
+    sent: list[tuple[str, str]] = []  # (tx, to)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def steady() -> None:  # the address watched all along: before, during and after
+        try:
+            while not stop.is_set():
+                sent.append((ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[4], old, 1), old))
+                time.sleep(0.05)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=steady, daemon=True)
+    t.start()
+    created: list[str] = []
+    try:
+        time.sleep(0.5)  # hits before the growth
+        for _ in range(50):
+            batch = [f"0x{rng.randrange(1 << 160):040x}" for _ in range(20_000)]
+            status, mon = api(
+                stack,
+                "POST",
+                "/v1/monitors",
+                {"chain": "local", "addresses": batch, "confirmations": 1, "webhook": hook},
+            )
+            assert status == 201, mon
+            created.append(mon["id"])
+            fresh = rng.choice(batch)  # answered: its next block must match
+            sent.append((ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[2], fresh, 1), fresh))
+        time.sleep(0.5)  # hits after it
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors, errors
+    n_steady = sum(1 for _, to in sent if to == old)
+    assert n_steady > 20 and len(sent) - n_steady == 50
+    want = {tx for tx, _ in sent}
+    evs = receiver.wait_for(
+        lambda e: want <= {x["tx_hash"] for x in e if x["type"] == "transfer.confirmed"},
+        timeout_s=180,
+        path="/million",
+    )
+    got = {e["tx_hash"]: e for e in evs if e["type"] == "transfer.confirmed"}
+    for tx, to in sent:
+        assert got[tx]["to"] == to
+    for mid in created:
+        status, _ = api(stack, "DELETE", f"/v1/monitors/{mid}")
+        assert status == 204
+    deadline = time.monotonic() + 30
+    while True:  # the view folds the tombstones just after the deletions are applied
+        status, page = api(stack, "GET", "/v1/monitors?limit=500")
+        left = set(created) & {m["id"] for m in page["items"]}
+        if (status == 200 and not left) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200 and not left, left

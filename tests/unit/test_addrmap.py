@@ -146,21 +146,21 @@ def test_bloom_answers_for_its_keys_only() -> None:
 def test_memory_per_address_at_one_million() -> None:
     """The decode filter and the tracker's index together, for 1M addresses over 4
     partitions (what one worker holds for them): well under 200 bytes an address."""
-    n, parts = 1_000_000, 4
+    n, parts, step = 1_000_000, 4, 100_000
     raw = os.urandom(20 * n).hex()
     addrs = ["0x" + raw[40 * i : 40 * (i + 1)] for i in range(n)]
+    chunks = [addrs[i : i + step] for i in range(0, n, step)]
+    keys = [[[f"local:{a}" for a in c[p::parts]] for p in range(parts)] for c in chunks]
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         f, idx = WatchFilter(), WatchIndex()
         for p in range(parts):
             idx.build(p, [])
-        step = 100_000
-        for i in range(0, n, step):
-            chunk = addrs[i : i + step]
+        for chunk, per_partition in zip(chunks, keys, strict=True):
             f.add("local", chunk)
             for p in range(parts):
-                idx.update(p, "mon_a", [f"local:{a}" for a in chunk[p::parts]], [])
+                idx.update(p, "mon_a", per_partition[p], [])
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
