@@ -131,23 +131,28 @@ class AddressMap:
 
     def put_many(self, keys: Keys, values: Values) -> None:
         """Set each key's value (0 removes it); a key given twice takes its last value."""
+        if len(keys):
+            keys, values = _last_wins(keys, values.astype(VALUE, copy=False))
+            self._write(keys, values, self.get_many(keys))
+
+    def add_many(self, keys: Keys) -> int:
+        """Add keys with value 1 (a set); how many were not there before."""
+        if not len(keys):
+            return 0
+        keys = np.unique(keys)
+        new = keys[self.get_many(keys) == 0]
+        self._write(new, np.ones(len(new), dtype=VALUE), np.zeros(len(new), dtype=VALUE))
+        return len(new)
+
+    def _write(self, keys: Keys, values: Values, old: Values) -> None:
+        """Write sorted unique keys whose present values are `old` (one lookup per change)."""
         if not len(keys):
             return
-        keys, values = _last_wins(keys, values.astype(VALUE, copy=False))
-        old = self.get_many(keys)
         self._n += int(np.count_nonzero((old == 0) & (values != 0)))
         self._n -= int(np.count_nonzero((old != 0) & (values == 0)))
         self._dk, self._dv = _fold(self._dk, self._dv, keys, values, drop_zeros=False)
         if len(self._dk) > max(self._min_delta, len(self._bk) >> 3):
             self._merge()
-
-    def add_many(self, keys: Keys) -> int:
-        """Add keys with value 1 (a set); how many were not there before."""
-        before = self._n
-        if len(keys):
-            new = keys[self.get_many(keys) == 0]
-            self.put_many(new, np.ones(len(new), dtype=VALUE))
-        return self._n - before
 
     def _merge(self) -> None:
         """Fold the small level into the base."""
