@@ -34,9 +34,6 @@ class MonitorSets:
             self._sets.append(ids)
         return n
 
-    def __len__(self) -> int:
-        return len(self._sets)
-
 
 def _split(key: str) -> tuple[str, str]:
     """A watch key chain:address as (chain, address)."""

@@ -62,10 +62,9 @@ def watch_updates(
         ].append([chain, a])
     for p, ch in sorted(per.items()):
         # Added and removed are disjoint, so their chunks may be applied in any order.
-        for side in ("add", "remove"):
+        for side, other in (("add", "remove"), ("remove", "add")):
             keys = ch[side]
             for i in range(0, len(keys), chunk):
-                other = "remove" if side == "add" else "add"
                 out.append(
                     {"t": "watch", "id": mid, "partition": p, side: keys[i : i + chunk], other: []}
                 )
