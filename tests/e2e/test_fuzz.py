@@ -22,7 +22,7 @@ from streams.reqsign import sign_headers
 from tests.e2e.conftest import assert_no_clear_secrets
 from tests.e2e.topicscan import TopicScanner
 
-REQUESTS = 2100
+REQUESTS = 1500
 MINTED: list[str] = []  # every key secret made on the fuzz stack
 
 
@@ -129,7 +129,7 @@ def test_fuzz_the_api_from_its_openapi_document(fuzz_stack: DevStack) -> None:
             MINTED.append(resp.json()["secret"])
 
     one()
-    assert sum(statuses.values()) >= 2000, statuses
+    assert sum(statuses.values()) >= REQUESTS - 100, statuses
     assert len(seen) == len(operations), set(op.label for op in operations) - set(seen)
     assert statuses[401] == 0, statuses  # every request was signed right
     assert fuzz_stack.worker is not None and fuzz_stack.worker.poll() is None, "worker died"
