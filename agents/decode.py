@@ -25,7 +25,7 @@ from streams.watchfilter import WatchFilter
 logger = logging.getLogger(__name__)
 
 # Compacted topics whose records carry watched addresses ("addresses" or "address").
-BOOTSTRAP_TOPICS = ("monitors", "wallets.addresses")
+BOOTSTRAP_TOPICS = ("monitors", "monitors.addresses", "wallets.addresses")
 
 
 watch_filter = WatchFilter()

@@ -24,6 +24,7 @@ from faust_app.tables import (
 from faust_app.topics import transfers_topic
 from streams.deliveryjob import delivery_job, pack_jobs, withdrawal_jobs
 from streams.match import match, watch_key
+from streams.monitorlist import label_monitor
 from streams.records import Match, MonitorCfg, Owner
 from streams.segments import Segments
 from streams.tracker import (
@@ -72,8 +73,14 @@ class PartitionView:
         return cast(Owner, orjson.loads(raw)) if raw else None
 
     def monitors(self, chain: str, m: Match) -> list[str]:
-        """Monitors of the address itself, and of the wallet the address belongs to."""
-        ids = list(watch_index_for(self.p).monitors(self.p, watch_key(chain, m["address"])))
+        """Monitors of the address itself (in a monitor's own list or in a chunk of it),
+        and of the wallet the address belongs to. (A match counts only on the monitor's
+        chain, which a chunk naming another chain cannot change: see _fold.)"""
+        ids: list[str] = []
+        for label in watch_index_for(self.p).monitors(self.p, watch_key(chain, m["address"])):
+            mid = label_monitor(label)
+            if mid not in ids:
+                ids.append(mid)
         owner = m.get("owner")
         if owner is not None:
             raw_w = wallet_monitors_table.get(wallet_key(self.p, owner["wallet_id"]))

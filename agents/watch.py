@@ -1,7 +1,8 @@
-"""Monitors topic → watch updates on the transfers topic (ordered before later blocks).
+"""Monitors and monitors.addresses topics → watch updates on the transfers topic (ordered
+before later blocks).
 
-The agent parses each record and applies what streams.monitorplan decides: the publish
-steps in order, each acknowledged before the next, then the monitors-table write."""
+The agents parse each record and apply what streams.monitorplan decides: the publish
+steps in order, each acknowledged before the next, then the table write."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import orjson
 
 from core import metrics
 from faust_app import app, publisher, settings
-from faust_app.tables import apply, monitors_table
-from faust_app.topics import monitors_topic
-from schemas.monitor import finalize_monitor
-from streams.monitorplan import plan_monitor
+from faust_app.tables import apply, monitor_chunks_table, monitors_table
+from faust_app.topics import monitor_chunks_topic, monitors_topic
+from schemas.monitor import MonitorChunk, finalize_monitor
+from streams.monitorlist import split_chunk_key
+from streams.monitorplan import MonitorPlan, plan_chunk, plan_monitor
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +51,48 @@ async def apply_monitors(stream: Any) -> None:
             logger.error("invalid monitor record %r skipped: %s", key, exc)
             continue
         raw_old = monitors_table.get(key)
-        plan = plan_monitor(
-            key, orjson.loads(raw_old) if raw_old else None, new, settings.partitions
+        await _carry_out(
+            plan_monitor(key, orjson.loads(raw_old) if raw_old else None, new, settings.partitions)
         )
-        for step in plan.steps:
-            await publisher.publish(step)
-        apply([plan.write])
+
+
+def parse_chunk(key: bytes, value: bytes | None) -> dict[str, Any] | None:
+    """A validated chunk of a monitor's list from a monitors.addresses record; None for a
+    tombstone. Raises ValueError."""
+    where = split_chunk_key(key)
+    if where is None:
+        raise ValueError("the key is not <monitor id>:<chunk number>")
+    if value is None:
+        return None
+    chunk = MonitorChunk.model_validate_json(value).model_dump(mode="json")
+    if (chunk["monitor_id"], chunk["chunk"]) != where:
+        raise ValueError(f"record key {key!r} is not the chunk's monitor_id:chunk")
+    if settings.chain(chunk["chain"]) is None:
+        known = ", ".join(c.name for c in settings.chains)
+        raise ValueError(f"unknown chain {chunk['chain']!r} (known: {known})")
+    return chunk
+
+
+@app.agent(monitor_chunks_topic)
+async def apply_monitor_chunks(stream: Any) -> None:
+    """Send watch updates for what changed in a chunk of a list, then keep its table copy."""
+    async for event in stream.events():
+        key: bytes | None = event.key
+        try:
+            if not key:
+                raise ValueError("no key")
+            new = parse_chunk(key, event.value)
+        except ValueError as exc:  # includes JSON and pydantic errors
+            metrics.BAD_MONITORS.inc()
+            logger.error("invalid monitors.addresses record %r skipped: %s", key, exc)
+            continue
+        raw_old = monitor_chunks_table.get(key)
+        old = orjson.loads(raw_old) if raw_old else None
+        await _carry_out(plan_chunk(key, old, new, settings.partitions))
+
+
+async def _carry_out(plan: MonitorPlan) -> None:
+    """Publish the plan's steps in order, each acknowledged, then write its table copy."""
+    for step in plan.steps:
+        await publisher.publish(step)
+    apply([plan.write])

@@ -18,7 +18,7 @@ from core.errors import ApiError
 from core.publish import Message, Publisher
 from core.settings import Settings
 from core.timefmt import iso_utc
-from schemas.answers import MonitorList
+from schemas.answers import AddressList, MonitorAnswer, MonitorList
 from schemas.monitor import (
     Monitor,
     MonitorCreate,
@@ -27,6 +27,7 @@ from schemas.monitor import (
     finalize_monitor,
     new_monitor_id,
 )
+from streams.monitorlist import CHUNK, ChunkedList, Chunks, chunk_key, chunk_record
 from streams.watchlist import monitor_digest
 from transport.handlers import handler_refusal
 from transport.webhooks import check_url_host
@@ -87,6 +88,36 @@ class MonitorsApi:
         if not await self.view.wait_applied(monitor_id, monitor_digest(monitor), APPLY_TIMEOUT_S):
             logger.warning("monitor %s stored but not yet applied by a worker", monitor_id)
 
+    async def _publish_chunks(self, monitor_id: str, chain: str, plan: Chunks) -> None:
+        """Publish chunks of a monitor's list (monitors.addresses) and wait until a worker
+        applied each and this worker's view holds them."""
+        if not plan:
+            return
+        records = {
+            n: chunk_record(monitor_id, n, chain, a) if a is not None else None
+            for n, a in plan.items()
+        }
+        await self.publisher.publish(
+            [
+                Message(
+                    "monitors.addresses",
+                    chunk_key(monitor_id, n),
+                    orjson.dumps(r) if r is not None else None,
+                )
+                for n, r in records.items()
+            ]
+        )
+        digests = {chunk_key(monitor_id, n).decode(): monitor_digest(r) for n, r in records.items()}
+
+        def done() -> bool:
+            sizes = getattr(self.view.lists.get(monitor_id), "sizes", {})
+            return all(self.view.applied.get(k, "") == d for k, d in digests.items()) and all(
+                sizes.get(n) == (len(a) if a is not None else None) for n, a in plan.items()
+            )
+
+        if not await self.view.wait_for(done, APPLY_TIMEOUT_S):
+            logger.warning("chunks of monitor %s stored but not yet applied", monitor_id)
+
     def _finish(self, body: MonitorCreate | Monitor, monitor_id: str) -> dict[str, Any]:
         data = {**body.model_dump(mode="json"), "id": monitor_id}
         known = ", ".join(c.name for c in self.s.chains) or "none"
@@ -96,6 +127,7 @@ class MonitorsApi:
             raise ApiError(422, exc.code, exc.message, exc.field) from exc
 
     def _get(self, request: web.Request) -> dict[str, Any]:
+        """The monitor's record as stored (its own list, not its chunks), or a 404."""
         monitor_id = request.match_info["id"]
         return found(self.view.monitors, monitor_id, f"no monitor {monitor_id}", "id")
 
@@ -104,7 +136,9 @@ class MonitorsApi:
         return json_response(await self.create(body), 201)
 
     async def create(self, body: MonitorCreate) -> dict[str, Any]:
-        """Create a monitor (the API's and the console's way); the stored monitor."""
+        """Create a monitor (the API's and the console's way); the monitor as answered.
+        A list longer than CHUNK keeps its first CHUNK addresses in the record and the rest
+        in chunks, published (and applied) before the record makes the monitor live."""
         monitor_id = body.id or new_monitor_id()
         if monitor_id in self.view.monitors:
             raise ApiError(409, "already_exists", f"monitor {monitor_id} exists", "id")
@@ -112,18 +146,33 @@ class MonitorsApi:
         if body.webhook is not None:
             await self._check_webhook(body.webhook.url)
         self._check_handler(monitor.get("handler"))
+        plan = ChunkedList().plan_replace(monitor["addresses"][CHUNK:])
+        monitor["addresses"] = monitor["addresses"][:CHUNK]
+        await self._publish_chunks(monitor_id, monitor["chain"], plan)
         await self._publish(monitor_id, monitor)
-        return monitor
+        return self.view.answer(monitor)
 
     async def get_monitor(self, request: web.Request) -> web.Response:
-        return json_response(self._get(request))
+        return json_response(self.view.answer(self._get(request)))
 
     async def list_monitors(self, request: web.Request) -> web.Response:
         limit, cursor = page_args(request)
         page, next_cursor = page_of(sorted(i for i in self.view.monitors if i > cursor), limit)
         return json_response(
-            {"items": [self.view.monitors[i] for i in page], "cursor": next_cursor}
+            {
+                "items": [self.view.answer(self.view.monitors[i]) for i in page],
+                "cursor": next_cursor,
+            }
         )
+
+    async def list_addresses(self, request: web.Request) -> web.Response:
+        """A monitor's whole list a page at a time, in address order; the cursor is the last
+        address of the page."""
+        monitor = self._get(request)
+        limit, cursor = page_args(request)
+        page = self.view.addresses_page(monitor["id"], cursor.lower(), limit + 1)
+        more = len(page) > limit
+        return json_response({"items": page[:limit], "cursor": page[limit - 1] if more else None})
 
     async def patch_monitor(self, request: web.Request) -> web.Response:
         current = self._get(request)
@@ -131,18 +180,21 @@ class MonitorsApi:
         return json_response(await self.patch(current, patch))
 
     async def patch(self, current: dict[str, Any], patch: MonitorPatch) -> dict[str, Any]:
-        """Change a monitor (the API's and the console's way); the stored monitor."""
+        """Change a monitor (the API's and the console's way); the monitor as answered.
+        `current` is the stored record. Lists edits go to the record's own list while the
+        monitor has no chunks and it stays within CHUNK; otherwise to chunks, which are
+        published (and applied) before the record."""
         fields = patch.model_dump(mode="json", exclude_unset=True)
         add = fields.pop("add_addresses", []) or []
-        remove = set(fields.pop("remove_addresses", []) or [])
+        remove = fields.pop("remove_addresses", []) or []
         merged = {**current, **fields}
         if fields.get("webhook") and not fields["webhook"].get("secret") and current.get("webhook"):
             merged["webhook"]["secret"] = current["webhook"].get("secret")
         merged["webhook"] = rotate_secret(current.get("webhook"), merged.get("webhook"), self.s)
-        addresses = [a for a in merged.get("addresses", []) if a not in remove]
-        known = set(addresses)
-        addresses += [a for a in add if a not in known and not known.add(a)]  # type: ignore[func-returns-value]
-        merged["addresses"] = addresses
+        chunks = self.view.lists.get(current["id"]) or ChunkedList()
+        merged["addresses"], plan = edit_list(
+            list(merged.get("addresses") or []), chunks, "addresses" in fields, add, remove
+        )
         try:
             body = Monitor.model_validate(merged)
         except ValidationError as exc:
@@ -152,13 +204,38 @@ class MonitorsApi:
             await self._check_webhook(patch.webhook.url)
         if "handler" in fields:
             self._check_handler(monitor.get("handler"))
+        await self._publish_chunks(current["id"], monitor["chain"], plan)
         await self._publish(current["id"], monitor)
-        return monitor
+        return self.view.answer(monitor)
 
     async def delete_monitor(self, request: web.Request) -> web.Response:
+        """The record's tombstone first (nothing matches from then on), then its chunks'."""
         current = self._get(request)
         await self._publish(current["id"], None)
+        chunks = self.view.lists.get(current["id"])
+        if chunks is not None:
+            await self._publish_chunks(current["id"], current["chain"], chunks.plan_drop())
         return web.Response(status=204)
+
+
+def edit_list(
+    own: list[str], chunks: ChunkedList, replace: bool, add: list[str], remove: list[str]
+) -> tuple[list[str], Chunks]:
+    """A PATCH's list edits: the record's new own list and the chunks to publish. `own` is
+    the record's list after the PATCH's fields (the new list itself when `replace`)."""
+    gone = set(remove)
+    if replace:
+        target = list(dict.fromkeys(a for a in own + add if a not in gone))
+        return target[:CHUNK], chunks.plan_replace(target[CHUNK:])
+    own = [a for a in own if a not in gone]
+    plan = chunks.plan_remove(remove)
+    known = set(own)
+    fresh = [a for a in dict.fromkeys(add) if a not in known]
+    if fresh:
+        fresh = [a for a, there in zip(fresh, chunks.contains(fresh), strict=True) if not there]
+    if not chunks.sizes and len(own) + len(fresh) <= CHUNK:
+        return own + fresh, plan
+    return own, {**plan, **chunks.plan_add(fresh, fill=max(chunks.sizes, default=-1) not in plan)}
 
 
 def add_monitor_routes(
@@ -177,7 +254,7 @@ def add_monitor_routes(
             "operate",
             "monitor.create",
             MonitorCreate,
-            Monitor,
+            MonitorAnswer,
             201,
         ),
     )
@@ -193,7 +270,19 @@ def add_monitor_routes(
             query=PAGE,
         ),
     )
-    add(a, Route("GET", one, m.get_monitor, "read a monitor", "read", answer=Monitor))
+    add(a, Route("GET", one, m.get_monitor, "read a monitor", "read", answer=MonitorAnswer))
+    add(
+        a,
+        Route(
+            "GET",
+            one + "/addresses",
+            m.list_addresses,
+            "list a monitor's addresses, in address order",
+            "read",
+            answer=AddressList,
+            query=PAGE,
+        ),
+    )
     add(
         a,
         Route(
@@ -204,7 +293,7 @@ def add_monitor_routes(
             "operate",
             "monitor.update",
             MonitorPatch,
-            Monitor,
+            MonitorAnswer,
         ),
     )
     add(

@@ -23,11 +23,12 @@ def form_fields(form: MultiDictProxy[Any], editing: bool) -> dict[str, Any]:
     addresses = [a.strip() for a in field(form, "addresses", MAX_TEXTAREA).split() if a.strip()]
     data: dict[str, Any] = {
         "name": field(form, "name", 200),
-        "addresses": addresses,
         "wallet_ids": fields(form, "wallet_ids", 100),
         "assets": fields(form, "assets", 16) or list(ALL_ASSETS),
         "direction": field(form, "direction", 8) or "in",
     }
+    if "addresses" in form or not editing:  # a list too long to edit here has no box
+        data["addresses"] = addresses
     if not editing:
         data["chain"] = field(form, "chain", 32)
     conf = field(form, "confirmations", 6)
@@ -43,11 +44,16 @@ class MonitorPages:
     def __init__(self, c: Console) -> None:
         self.c = c
 
-    def _monitor(self, request: web.Request) -> dict[str, Any]:
+    def _record(self, request: web.Request) -> dict[str, Any]:
+        """The monitor's stored record (what a change is made to)."""
         m = self.c.monitors.monitors.get(request.match_info["id"])
         if m is None:
             raise ApiError(404, "not_found", "There is no such monitor.")
         return m
+
+    def _monitor(self, request: web.Request) -> dict[str, Any]:
+        """The monitor as the API answers it (its whole list, up to the inline limit)."""
+        return self.c.monitors.answer(self._record(request))
 
     def _form(
         self, request: web.Request, m: dict[str, Any] | None, status: int = 200, **extra: Any
@@ -65,7 +71,8 @@ class MonitorPages:
 
     async def list(self, request: web.Request) -> web.Response:
         rows = sorted(
-            self.c.monitors.monitors.values(), key=lambda m: (str(m.get("name") or ""), m["id"])
+            (self.c.monitors.answer(m) for m in self.c.monitors.monitors.values()),
+            key=lambda m: (str(m.get("name") or ""), m["id"]),
         )
         return self.c.render(request, "monitors.html", rows=rows)
 
@@ -92,7 +99,7 @@ class MonitorPages:
         return self.c.render(request, "monitor_created.html", 201, m=m, secret=secret)
 
     async def update(self, request: web.Request) -> web.Response:
-        current = self._monitor(request)
+        current = self._record(request)
         form = await request.post()
         data = form_fields(form, editing=True)
         if "webhook" in data and current.get("webhook"):
@@ -104,12 +111,13 @@ class MonitorPages:
             await self.c.audited(
                 request, "monitor.update", current["id"], "error", err.status, {"code": err.code}
             )
-            return self._form(request, current, 422, error=_says(err), draft=data)
+            shown = self.c.monitors.answer(current)
+            return self._form(request, shown, 422, error=_says(err), draft=data)
         await self.c.audited(request, "monitor.update", m["id"], "ok", 200)
         return self.c.back(request, f"/admin/monitors/{m['id']}", "Saved.")
 
     async def pause(self, request: web.Request) -> web.Response:
-        current = self._monitor(request)
+        current = self._record(request)
         active = request.path.endswith("/resume")
         m = await self.c.monitor_api.patch(current, MonitorPatch(active=active))
         action = "monitor.resume" if active else "monitor.pause"

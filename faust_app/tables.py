@@ -11,6 +11,7 @@ from faust_app import app, settings
 from streams.tablewrites import (
     CURSORS,
     MONITOR_CFG,
+    MONITOR_CHUNKS,
     MONITORS,
     OWNERS,
     TRACKER,
@@ -49,6 +50,7 @@ def _table(name: str) -> Any:
 
 cursors_table = _table(CURSORS)  # chain → the follower's cursor
 monitors_table = _table(MONITORS)  # monitor id → the monitor as last applied
+monitor_chunks_table = _table(MONITOR_CHUNKS)  # monitor id:n → chunk n of its list, as applied
 # partition:monitor id → the monitor's chain:address keys that partition owns
 watch_lists_table = _table(WATCH_LISTS)
 monitor_cfg_table = _table(MONITOR_CFG)  # partition:monitor id → what the tracker needs

@@ -24,6 +24,7 @@ topics: dict[str, Any] = {spec.name: _declare(spec) for spec in TOPICS}
 
 # The ones agents read from, by name.
 monitors_topic = topics["monitors"]
+monitor_chunks_topic = topics["monitors.addresses"]
 blocks_topic = topics["blocks"]
 follower_topic = topics["follower"]
 backfill_topic = topics["backfill"]

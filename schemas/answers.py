@@ -64,8 +64,22 @@ class Balance(BaseModel):
     amount: str = Field(pattern=r"^[0-9]+$")
 
 
+class MonitorAnswer(Monitor):
+    """A monitor as the API answers it: `addresses` is its whole list (its own and its
+    chunks') up to 25,000. Past that, `addresses` is the monitor's own list, and the two
+    fields below say so (read the whole list from /v1/monitors/{id}/addresses)."""
+
+    address_count: int | None = Field(default=None, ge=0)
+    addresses_truncated: bool | None = None
+
+
 class MonitorList(BaseModel):
-    items: list[Monitor]
+    items: list[MonitorAnswer]
+    cursor: str | None = None
+
+
+class AddressList(BaseModel):
+    items: list[str]
     cursor: str | None = None
 
 

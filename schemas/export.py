@@ -13,7 +13,7 @@ from schemas.access import AuditRecord
 from schemas.block import BlocksRecord
 from schemas.delivery import DeadLetter
 from schemas.event import Event
-from schemas.monitor import Monitor
+from schemas.monitor import Monitor, MonitorChunk
 from schemas.wallet import Wallet
 from schemas.withdrawal import Withdrawal, WithdrawalEvent
 
@@ -45,6 +45,13 @@ TOPICS: dict[str, tuple[str, str, type[BaseModel] | TypeAdapter[Any]]] = {
         "deliveries.dlq",
         "A delivery the retry policy gave up on, keyed by event id.",
         DeadLetter,
+    ),
+    "monitors.addresses.schema.json": (
+        "monitors.addresses",
+        "A chunk of a monitor's addresses (at most 25,000), keyed `<monitor_id>:<chunk>`; a "
+        "null value deletes the chunk. The monitor watches its own `addresses` and every "
+        "chunk's.",
+        MonitorChunk,
     ),
     "wallet.schema.json": (
         "wallets",

@@ -118,6 +118,21 @@ class Retry(BaseModel):
         return self
 
 
+def unique_addresses(v: list[str]) -> list[str]:
+    """Addresses normalised (lower case), each once, in their first order."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, a in enumerate(v):
+        try:
+            n = normalize_address(a)
+        except ValueError as exc:
+            raise ValueError(f"item {i}: {exc}") from exc
+        if n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
 class MonitorFields(BaseModel):
     """The fields a client may set on a monitor (shared by create and topic records)."""
 
@@ -147,17 +162,7 @@ class MonitorFields(BaseModel):
     @field_validator("addresses", "tokens")
     @classmethod
     def _addresses(cls, v: list[str]) -> list[str]:
-        out: list[str] = []
-        seen: set[str] = set()
-        for i, a in enumerate(v):
-            try:
-                n = normalize_address(a)
-            except ValueError as exc:
-                raise ValueError(f"item {i}: {exc}") from exc
-            if n not in seen:
-                seen.add(n)
-                out.append(n)
-        return out
+        return unique_addresses(v)
 
 
 class MonitorCreate(MonitorFields):
@@ -171,6 +176,27 @@ class Monitor(MonitorFields):
 
     id: str = Field(pattern=MONITOR_ID.pattern)
     confirmations: int = Field(ge=1, le=10_000)
+
+
+# A chunk of a monitor's addresses holds at most this many (the API writes 10,000 a chunk;
+# 25,000 is about 1.1 MB of JSON, near the broker's default message limit).
+MAX_CHUNK = 25_000
+
+
+class MonitorChunk(BaseModel):
+    """One chunk of a monitor's addresses on the monitors.addresses topic, keyed
+    `<monitor_id>:<chunk>`; a null value deletes the chunk."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    monitor_id: str = Field(pattern=MONITOR_ID.pattern)
+    chunk: int = Field(ge=0, le=999_999_999)
+    chain: str = Field(min_length=1, max_length=32)
+    addresses: list[str] = Field(max_length=MAX_CHUNK)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        return unique_addresses(v)
 
 
 class MonitorPatch(BaseModel):

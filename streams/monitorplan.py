@@ -1,5 +1,5 @@
-"""What one monitors-topic record causes: the records to publish, in acknowledged steps, and
-the monitors-table write.
+"""What one monitors (or monitors.addresses) record causes: the records to publish, in
+acknowledged steps, and the table write.
 
 The steps must be published in order, each acknowledged before the next:
   1. watch updates on the transfers topic (configs for every partition, then the addresses
@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from core.publish import Message
-from streams.tablewrites import MONITORS, TableWrite
+from streams.monitorlist import chunk_label, split_chunk_key
+from streams.tablewrites import MONITOR_CHUNKS, MONITORS, TableWrite
 from streams.watchfilter import marker_chunks
 from streams.watchlist import monitor_digest, watch_updates
 
@@ -56,6 +57,37 @@ def plan_monitor(
                 "monitors": [new["id"]],
             }
             steps.append([Message("backfill", new["chain"].encode(), orjson.dumps(request))])
+    steps += _markers_and_ack(key, new, updates)
+    value = orjson.dumps(new) if new is not None else None
+    return MonitorPlan(steps, TableWrite(MONITORS, key, value))
+
+
+def plan_chunk(
+    key: bytes, old: dict[str, Any] | None, new: dict[str, Any] | None, partitions: int
+) -> MonitorPlan:
+    """The plan that takes chunk `key` of a monitor's list (a monitors.addresses record)
+    from `old` to `new`: its addresses added and removed under the chunk's own label in the
+    tracker (no config: the monitor's record brings that), markers, the acknowledgement."""
+    where = split_chunk_key(key)
+    assert where is not None, key  # the agent checked it
+    label = chunk_label(*where)
+    as_list = [
+        {"id": label, "chain": c["chain"], "addresses": c["addresses"]} if c else None
+        for c in (old, new)
+    ]
+    updates = watch_updates(as_list[0], as_list[1], partitions, with_cfg=False)
+    steps = [[Message("transfers", key, orjson.dumps(m), int(m["partition"])) for m in updates]]
+    steps = [s for s in steps if s] + _markers_and_ack(key, new, updates)
+    value = orjson.dumps(new) if new is not None else None
+    return MonitorPlan(steps, TableWrite(MONITOR_CHUNKS, key, value))
+
+
+def _markers_and_ack(
+    key: bytes, new: dict[str, Any] | None, updates: list[dict[str, Any]]
+) -> list[list[Message]]:
+    """The last steps of either plan: watch markers for the added addresses on the blocks
+    topic, then the monitors.applied acknowledgement of this version."""
+    steps: list[list[Message]] = []
     added = sorted({a for m in updates if m["t"] == "watch" for _, a in m.get("add", [])})
     if new is not None and added:
         steps.append(
@@ -66,5 +98,4 @@ def plan_monitor(
         )
     applied = {"id": key.decode(), "digest": monitor_digest(new)}
     steps.append([Message("monitors.applied", key, orjson.dumps(applied))])
-    value = orjson.dumps(new) if new is not None else None
-    return MonitorPlan(steps, TableWrite(MONITORS, key, value))
+    return steps

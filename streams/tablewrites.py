@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 CURSORS = "cursors"
 MONITORS = "monitors"
+MONITOR_CHUNKS = "monitor_chunks"
 WATCH_LISTS = "watch_lists"
 MONITOR_CFG = "monitor_cfg"
 OWNERS = "owners"

@@ -50,6 +50,13 @@ def _tier(seconds: int) -> TopicSpec:
 TOPICS: tuple[TopicSpec, ...] = (
     # The contract: users publish to, or consume from, these.
     TopicSpec("monitors", "contract", True, "monitor id", "monitor JSON, or null to delete"),
+    TopicSpec(
+        "monitors.addresses",
+        "contract",
+        True,
+        "monitor id:chunk number",
+        "a chunk of a monitor's addresses, or null to delete it",
+    ),
     TopicSpec("wallets", "contract", True, "wallet id", "wallet JSON"),
     TopicSpec("blocks", "contract", False, "chain name", "normalised blocks, reorg markers"),
     TopicSpec("events", "contract", False, "watched address", "event JSON"),

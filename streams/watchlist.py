@@ -40,14 +40,16 @@ def watch_updates(
     new: dict[str, Any] | None,
     partitions: int,
     chunk: int = WATCH_CHUNK,
+    with_cfg: bool = True,
 ) -> list[dict[str, Any]]:
-    """Messages for the transfers topic, in order: the monitor's config for every partition,
-    then per partition the addresses added and removed, at most `chunk` of them a message.
-    Each carries its `partition`."""
+    """Messages for the transfers topic, in order: the monitor's config for every partition
+    (unless `with_cfg` is false: a chunk of a list has none), then per partition the
+    addresses added and removed, at most `chunk` of them a message. Each carries its
+    `partition`."""
     mid = (new or old or {}).get("id")
     out: list[dict[str, Any]] = []
-    cfg = monitor_cfg(new) if new else None
-    for p in range(partitions):
+    cfg = monitor_cfg(new) if new and with_cfg else None
+    for p in range(partitions if with_cfg else 0):
         out.append({"t": "cfg", "id": mid, "cfg": cfg, "partition": p})
     old_keys = {(old["chain"], a) for a in old.get("addresses", [])} if old else set()
     new_keys = {(new["chain"], a) for a in new.get("addresses", [])} if new else set()

@@ -1,8 +1,9 @@
-"""The API's view of the monitors topic: every monitor, folded by a group-less consumer.
+"""The API's view of the monitors topics: every monitor, folded by a group-less consumer.
 
 Every worker keeps the whole view, so any worker answers any read. It also follows the
-applied topic, so a write can wait until its watch updates are in place. Watch lists are
-held at 20 bytes an address (a Python list of strings costs five times that).
+applied topic, so a write can wait until its watch updates are in place. A monitor's own
+list is held at 20 bytes an address (a Python list of strings costs five times that), the
+chunks of a long list (monitors.addresses) at 24, as an index of which chunk holds what.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from core.settings import Settings
+from schemas.monitor import MonitorChunk
 from streams.addrmap import pack, unpack
+from streams.monitorlist import ChunkedList, split_chunk_key
 from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
@@ -44,16 +49,49 @@ class PackedMonitors(MutableMapping[str, dict[str, Any]]):
         return len(self._held)
 
 
-class MonitorsView(TopicFold):
-    """In-memory fold of the monitors and monitors.applied topics."""
+# Answers list a monitor's addresses in full up to this many (about 1 MB of JSON); longer
+# lists are read a page at a time from /v1/monitors/{id}/addresses.
+INLINE_ADDRESSES = 25_000
 
-    TOPICS = ("monitors", "monitors.applied")
+
+class MonitorsView(TopicFold):
+    """In-memory fold of the monitors, monitors.addresses and monitors.applied topics."""
+
+    TOPICS = ("monitors", "monitors.addresses", "monitors.applied")
 
     def __init__(self, s: Settings) -> None:
         super().__init__(s)
-        self.monitors = PackedMonitors()
+        self.monitors = PackedMonitors()  # monitor id → its record (with its own list)
+        self.lists: dict[str, ChunkedList] = {}  # monitor id → the chunks of its list
         self.applied: dict[str, str | None] = {}
         self._monitors_topic = s.topic("monitors")
+        self._chunks_topic = s.topic("monitors.addresses")
+
+    def answer(self, monitor: dict[str, Any]) -> dict[str, Any]:
+        """A monitor as the API answers it: with its own addresses and its chunks' (each
+        once), exactly the contract's monitor; past INLINE_ADDRESSES, its own list with
+        `address_count` and `addresses_truncated`."""
+        chunks = self.lists.get(monitor["id"])
+        own: list[str] = list(monitor.get("addresses") or [])
+        if chunks is None or not len(chunks):
+            return monitor
+        extra = len(chunks) - sum(chunks.contains(own)) if own else len(chunks)
+        count = len(own) + extra
+        if count > INLINE_ADDRESSES:
+            return {**monitor, "address_count": count, "addresses_truncated": True}
+        seen = set(own)
+        for part in chunks.grouped().values():
+            own += [a for a in part if a not in seen]
+        return {**monitor, "addresses": own}
+
+    def addresses_page(self, monitor_id: str, after: str, limit: int) -> list[str]:
+        """Up to `limit` of a monitor's addresses greater than `after`, in address order."""
+        monitor = self.monitors[monitor_id]
+        own = sorted(a for a in monitor.get("addresses") or [] if isinstance(a, str))
+        chunks = self.lists.get(monitor_id)
+        more = chunks.page(after, limit) if chunks is not None else []
+        merged = sorted(set([a for a in own if a > after] + more))
+        return merged[:limit]
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         k = key.decode(errors="replace") if key else ""
@@ -65,8 +103,33 @@ class MonitorsView(TopicFold):
                 self.monitors.pop(k, None)
             elif isinstance(data, dict):
                 self.monitors[k] = data
+        elif topic == self._chunks_topic:
+            self._apply_chunk(k, data)
         elif isinstance(data, dict):
             self.applied[k] = data.get("digest")
+
+    def _apply_chunk(self, key: str, data: Any) -> None:
+        """A chunk record, read as the worker's agent reads it (a record it would skip is
+        skipped here too, so the two copies agree)."""
+        where = split_chunk_key(key)
+        if where is None:
+            return
+        mid, n = where
+        if data is None:
+            chunks = self.lists.get(mid)
+            if chunks is not None:
+                chunks.put(n, "", None)
+                if not chunks.sizes:
+                    del self.lists[mid]
+            return
+        try:
+            chunk = MonitorChunk.model_validate(data)
+        except ValidationError:
+            return
+        if (chunk.monitor_id, chunk.chunk) == where and self.settings.chain(
+            chunk.chain
+        ) is not None:
+            self.lists.setdefault(mid, ChunkedList()).put(n, chunk.chain, chunk.addresses)
 
     async def wait_applied(self, monitor_id: str, digest: str | None, timeout_s: float) -> bool:
         """Wait until the worker has put this version's watch updates in place."""

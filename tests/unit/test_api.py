@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
+from unittest.mock import patch
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from core.publish import ListPublisher, Message, PublishFailed
 from core.settings import ChainSettings, Settings
 from schemas.wallet import wallet_id_for, wallet_monitor_id
 from streams.deliveryjob import delivery_job, log_record
+from streams.monitorlist import CHUNK
 from streams.watchlist import monitor_digest
 from tests.unit.test_hd import account_xpub
 from views.deliveries import DeliveriesView
@@ -45,10 +47,10 @@ class Loopback(ListPublisher):
 
     def _fold(self, m: Message) -> None:
         ts = int(time.time() * 1000)
-        if m.topic == "monitors":
-            self.monitors.apply(self.s.topic("monitors"), m.key, m.value, ts)
-            monitor = orjson.loads(m.value) if m.value is not None else None
-            applied = orjson.dumps({"digest": monitor_digest(monitor)})
+        if m.topic in ("monitors", "monitors.addresses"):
+            self.monitors.apply(self.s.topic(m.topic), m.key, m.value, ts)
+            record = orjson.loads(m.value) if m.value is not None else None
+            applied = orjson.dumps({"digest": monitor_digest(record)})
             self.monitors.apply(self.s.topic("monitors.applied"), m.key, applied, ts)
         elif m.topic == "wallets.requests":
             req = orjson.loads(m.value or b"{}")
@@ -123,6 +125,62 @@ async def test_create_monitor_publishes_the_monitor_it_answers(
     assert monitor["webhook"]["url"] == HOOK and monitor["webhook"]["secret"]
     again = await client.post("/v1/monitors", json={"id": "mon_x", "chain": "local"})
     assert again.status == 409 and len(harness.publisher.sent) == 1
+
+
+async def test_a_long_list_goes_in_chunks_before_its_record_and_reads_back_whole(
+    h: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = h
+    many = [f"0x{i:040x}" for i in range(1, CHUNK + 1_001)]
+    body = {"id": "mon_l", "chain": "local", "addresses": many, "webhook": {"url": HOOK}}
+    resp = await client.post("/v1/monitors", json=body)
+    assert resp.status == 201, await resp.text()
+    chunk, record = harness.publisher.sent
+    assert (chunk.topic, chunk.key, record.topic) == ("monitors.addresses", b"mon_l:0", "monitors")
+    assert orjson.loads(chunk.value or b"") == {
+        "monitor_id": "mon_l",
+        "chunk": 0,
+        "chain": "local",
+        "addresses": many[CHUNK:],
+    }
+    assert orjson.loads(record.value or b"")["addresses"] == many[:CHUNK]
+    assert (await resp.json())["addresses"] == many
+    more = [f"0x{'ab' * 19}{i:02x}" for i in range(5)]
+    resp = await client.patch(
+        "/v1/monitors/mon_l",
+        json={"add_addresses": [*more, many[1]], "remove_addresses": [many[0]]},
+    )
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert answer["addresses"] == many[1:] + more and "address_count" not in answer
+    sent = harness.publisher.sent[2:]
+    assert [(m.topic, m.key) for m in sent] == [
+        ("monitors.addresses", b"mon_l:0"),
+        ("monitors", b"mon_l"),
+    ]
+    assert orjson.loads(sent[1].value or b"")["addresses"] == many[1:CHUNK]
+    pages: list[str] = []
+    cursor = ""
+    while True:
+        resp = await client.get(f"/v1/monitors/mon_l/addresses?limit=1000&cursor={cursor}")
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        pages += page["items"]
+        if page["cursor"] is None:
+            break
+        cursor = page["cursor"]
+    assert pages == sorted(many[1:] + more)
+    assert (await client.get("/v1/monitors/mon_none/addresses")).status == 404
+    with patch("views.monitors.INLINE_ADDRESSES", 100):
+        got = await (await client.get("/v1/monitors/mon_l")).json()
+    assert got["addresses"] == many[1:CHUNK] and got["addresses_truncated"] is True
+    assert got["address_count"] == len(many) - 1 + len(more)
+    assert (await client.delete("/v1/monitors/mon_l")).status == 204
+    assert [(m.topic, m.key, m.value) for m in harness.publisher.sent[4:]] == [
+        ("monitors", b"mon_l", None),
+        ("monitors.addresses", b"mon_l:0", None),
+    ]
+    assert "mon_l" not in harness.monitors.lists
 
 
 async def test_a_broker_that_refuses_the_write_leaves_nothing_behind(

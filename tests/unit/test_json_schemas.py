@@ -202,6 +202,7 @@ def test_checked_in_schemas_are_what_export_produces() -> None:
         "event.schema.json",
         "block.schema.json",
         "deliveries.dlq.schema.json",
+        "monitors.addresses.schema.json",
         "wallet.schema.json",
         "withdrawal.schema.json",
         "audit.schema.json",

@@ -24,8 +24,8 @@ from api.server import AlwaysReady, Api
 from core.publish import ListPublisher
 from core.settings import Settings
 from schemas.access import AuditList, Key, KeyCreate, KeyList
-from schemas.answers import Error
-from schemas.monitor import Monitor, MonitorCreate, MonitorPatch
+from schemas.answers import Error, MonitorAnswer
+from schemas.monitor import MonitorCreate, MonitorPatch
 from streams.secretbox import SecretBox
 from tests.unit.test_auth_gate import MONITOR, Cred, Harness, running
 from views.keys import KeysView
@@ -201,8 +201,8 @@ def test_changes_document_the_idempotency_key(
         ("POST", "/v1/keys", KeyCreate, Key, "201"),
         ("GET", "/v1/keys", None, KeyList, "200"),
         ("DELETE", "/v1/keys/{id}", None, Key, "200"),
-        ("POST", "/v1/monitors", MonitorCreate, Monitor, "201"),
-        ("PATCH", "/v1/monitors/{id}", MonitorPatch, Monitor, "200"),
+        ("POST", "/v1/monitors", MonitorCreate, MonitorAnswer, "201"),
+        ("PATCH", "/v1/monitors/{id}", MonitorPatch, MonitorAnswer, "200"),
         ("GET", "/v1/audit", None, AuditList, "200"),
     ],
 )
@@ -275,7 +275,7 @@ async def answers_match(h: Harness, doc: dict[str, Any], admin: Cred) -> None:
     listing = await h.call(admin, "GET", "/v1/keys")
     assert schema_of(doc, KeyList).is_valid(listing.data), listing.text
     monitor = await h.call(admin, "POST", "/v1/monitors", MONITOR)
-    assert monitor.status == 201 and schema_of(doc, Monitor).is_valid(monitor.data)
+    assert monitor.status == 201 and schema_of(doc, MonitorAnswer).is_valid(monitor.data)
     refused = await h.call(None, "GET", "/v1/keys")
     assert refused.status == 401 and schema_of(doc, Error).is_valid(refused.data)
     audit = await h.call(admin, "GET", "/v1/audit")

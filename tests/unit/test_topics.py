@@ -10,7 +10,18 @@ from streams.retry import TIERS_S, tier_topic_name
 from streams.topicspecs import BY_NAME, TOPICS, spec
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = {"monitors", "wallets", "blocks", "events", "deliveries.dlq", "audit", "withdrawals"}
+# The contract's topics, and monitors.addresses: an addition users publish to (chunks of long
+# watch lists; docs/interface.md).
+CONTRACT = {
+    "monitors",
+    "monitors.addresses",
+    "wallets",
+    "blocks",
+    "events",
+    "deliveries.dlq",
+    "audit",
+    "withdrawals",
+}
 
 
 def test_names_are_unique_and_the_contract_topics_are_marked() -> None:

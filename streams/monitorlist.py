@@ -1,0 +1,165 @@
+"""A monitor's addresses beyond its own record: numbered chunks on the monitors.addresses topic.
+
+One record may hold a few thousand addresses before it nears the broker's message limit, so a
+watch list of millions travels as chunks of at most CHUNK addresses, keyed `<monitor id>:<n>`
+(compacted: the latest version of each chunk is kept). A chunk names its chain and carries its
+addresses; null deletes it. The monitor's own record keeps its short `addresses` list as the
+contract describes it; the watch list is that list and every chunk's.
+
+`ChunkedList` is the API's copy of one monitor's chunks (folded from the topic): which chunk
+holds each address, at 24 bytes an address, so a PATCH can tell what is new and which chunks a
+removal rewrites without reading them back. Its planners return the chunk records to publish.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from streams.addrmap import VALUE, AddressMap, Keys, address_of, keys_of
+from streams.watchlist import WATCH_CHUNK
+
+CHUNK = WATCH_CHUNK  # addresses a chunk holds at most when the API writes it
+MAX_CHUNK = 25_000  # a chunk record published by hand may hold up to this many
+CHUNK_KEY = re.compile(r"^(mon_[A-Za-z0-9_-]{1,64}):(0|[1-9][0-9]{0,8})$")
+
+Chunks = dict[int, list[str] | None]  # chunk number → its new addresses, or None to delete it
+
+
+def chunk_key(monitor_id: str, n: int) -> bytes:
+    """The monitors.addresses key of chunk n of a monitor."""
+    return f"{monitor_id}:{n}".encode()
+
+
+def split_chunk_key(key: bytes | str) -> tuple[str, int] | None:
+    """(monitor id, chunk number) of a monitors.addresses key; None if it is not one."""
+    text = key.decode(errors="replace") if isinstance(key, bytes) else key
+    m = CHUNK_KEY.match(text)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def chunk_record(monitor_id: str, n: int, chain: str, addresses: list[str]) -> dict[str, Any]:
+    """The value of a chunk on the monitors.addresses topic."""
+    return {"monitor_id": monitor_id, "chunk": n, "chain": chain, "addresses": addresses}
+
+
+def chunk_label(monitor_id: str, n: int) -> str:
+    """How the tracker's index names a chunk: its own watch list, so that an address held by
+    two chunks stays watched until both let it go. `#` never occurs in a monitor id."""
+    return f"{monitor_id}#{n}"
+
+
+def label_monitor(label: str) -> str:
+    """The monitor id of an index label (a monitor's own list, or one of its chunks)."""
+    return label.partition("#")[0]
+
+
+class ChunkedList:
+    """One monitor's chunks: address → chunk number + 1 (24 bytes an address), each chunk's
+    chain and the size it was published with."""
+
+    def __init__(self) -> None:
+        self._where = AddressMap()
+        self.sizes: dict[int, int] = {}
+        self.chains: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        """Distinct addresses over all chunks."""
+        return len(self._where)
+
+    def put(self, n: int, chain: str, addresses: list[str] | None) -> None:
+        """Chunk n as the topic now holds it (None: deleted)."""
+        if n in self.sizes:
+            old = self.chunk_keys(n)
+            self._where.put_many(old, np.zeros(len(old), dtype=VALUE))
+            del self.sizes[n], self.chains[n]
+        if addresses is None:
+            return
+        keys = keys_of(addresses)
+        self._where.put_many(keys, np.full(len(keys), n + 1, dtype=VALUE))
+        self.sizes[n] = len(np.unique(keys))
+        self.chains[n] = chain
+
+    def chunk_keys(self, n: int) -> Keys:
+        """The keys of chunk n (sorted)."""
+        keys, values = self._where.items()
+        found: Keys = keys[values == n + 1]
+        return found
+
+    def contains(self, addresses: list[str]) -> list[bool]:
+        """Whether each address is in some chunk."""
+        return [bool(v) for v in self._where.get_many(keys_of(addresses))]
+
+    def page(self, after: str, limit: int) -> list[str]:
+        """Up to `limit` addresses greater than `after`, in address order."""
+        keys, _ = self._where.items()
+        start = 0
+        if after:
+            probe = keys_of([after])
+            start = int(np.searchsorted(keys, probe[0], side="right")) if len(probe) else 0
+        return [address_of(bytes(k)) for k in keys[start : start + limit]]
+
+    def grouped(self) -> dict[int, list[str]]:
+        """Every chunk's addresses (each in address order), in one pass."""
+        keys, values = self._where.items()
+        order = np.argsort(values, kind="stable")
+        keys, values = keys[order], values[order]
+        bounds = np.flatnonzero(np.diff(values)) + 1
+        out: dict[int, list[str]] = {}
+        for part_k, part_v in zip(np.split(keys, bounds), np.split(values, bounds), strict=True):
+            if len(part_v):
+                out[int(part_v[0]) - 1] = [address_of(bytes(k)) for k in part_k]
+        return out
+
+    def plan_add(self, addresses: list[str], fill: bool = True) -> Chunks:
+        """Chunks to publish so that these (new, distinct) addresses join the list: the last
+        chunk filled up to CHUNK (unless not `fill`), then new chunks."""
+        out: Chunks = {}
+        rest = list(addresses)
+        if not rest:
+            return out
+        last = max(self.sizes, default=-1)
+        if fill and last >= 0 and self.sizes[last] < CHUNK:
+            room = CHUNK - self.sizes[last]
+            current = [address_of(bytes(k)) for k in self.chunk_keys(last)]
+            out[last] = current + rest[:room]
+            rest = rest[room:]
+        n = last + 1
+        for i in range(0, len(rest), CHUNK):
+            out[n] = rest[i : i + CHUNK]
+            n += 1
+        return out
+
+    def plan_remove(self, addresses: list[str]) -> Chunks:
+        """Chunks to publish so that these addresses leave the list: each chunk that holds
+        one, rewritten without them (or deleted when nothing is left). This copy knows one
+        chunk per address (the last written): an address that a hand-published list put in
+        two chunks must be taken out of the other by hand."""
+        gone = keys_of(addresses)
+        if not len(gone):
+            return {}
+        hit = self._where.get_many(gone)
+        touched = {int(v) - 1 for v in hit if v}
+        drop = set(gone.tolist())
+        out: Chunks = {}
+        for n in sorted(touched):
+            left = [address_of(bytes(k)) for k in self.chunk_keys(n) if bytes(k) not in drop]
+            out[n] = left or None
+        return out
+
+    def plan_replace(self, addresses: list[str]) -> Chunks:
+        """Chunks to publish so that the list becomes exactly these (distinct) addresses:
+        chunks 0.. rewritten in CHUNK-sized pieces, the rest deleted."""
+        out: Chunks = {}
+        for n, i in enumerate(range(0, len(addresses), CHUNK)):
+            out[n] = addresses[i : i + CHUNK]
+        for n in self.sizes:
+            if n not in out:
+                out[n] = None
+        return out
+
+    def plan_drop(self) -> Chunks:
+        """Chunks to delete so that nothing is left."""
+        return {n: None for n in sorted(self.sizes)}
