@@ -111,26 +111,37 @@ def test_transfers_to_watched_address_are_delivered_signed_in_order(
 
 
 def test_worker_restart_misses_nothing(stack: DevStack, receiver: Receiver) -> None:
+    """Also for an address of a long list: one past the record's 10,000, in a chunk on
+    monitors.addresses (the restarted worker's filter, index and view read it back)."""
     rpc = stack.cfg.rpc_url
     watched = fresh_address(3)
-    create_monitor(stack, receiver, [watched])
+    in_chunk = fresh_address(4)
+    filler = [f"0x{'cd' * 17}{i:06x}" for i in range(9_999)]
+    mon = create_monitor(stack, receiver, [watched, *filler, in_chunk])
+    assert mon["addresses"][-1] == in_chunk and len(mon["addresses"]) == 10_001
     before = ct.send_eth(rpc, FUNDER, watched, 11)
     receiver.wait_for(lambda evs: by_tx(evs, before) == ["transfer.seen"])
 
     stack.stop_worker()
     during = [ct.send_eth(rpc, FUNDER, watched, 100 + i) for i in range(3)]
+    during.append(ct.send_eth(rpc, FUNDER, in_chunk, 200))
     ct.mine(rpc, 2)
     stack.start_worker()
     stack.wait_ready()
     ct.mine(rpc, 3)
+    after = ct.send_eth(rpc, FUNDER, in_chunk, 201)
+    ct.mine(rpc, 3)
 
+    want = [before, *during, after]
     evs = receiver.wait_for(
-        lambda evs: all(by_tx(evs, t)[-1:] == ["transfer.confirmed"] for t in [before, *during])
+        lambda evs: all(by_tx(evs, t)[-1:] == ["transfer.confirmed"] for t in want)
     )
     for t in during:
         assert by_tx(evs, t) in (["transfer.confirmed"], ["transfer.seen", "transfer.confirmed"])
     amounts = sorted(int(e["amount"]) for e in evs if e["type"] == "transfer.confirmed")
-    assert amounts == [11, 100, 101, 102]
+    assert amounts == [11, 100, 101, 102, 200, 201]
+    status, whole = api(stack, "GET", f"/v1/monitors/{mon['id']}")
+    assert status == 200 and whole["addresses"] == mon["addresses"]
     ids = {}
     for e in evs:
         ids.setdefault((e["tx_hash"], e["type"]), set()).add(e["id"])
