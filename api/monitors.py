@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from api.http import found, json_response, page_args, page_of, read_json, validation_error
+from api.monitorlists import APPLY_TIMEOUT_S, ListWriter
 from api.routes import PAGE, Route, add
 from core.errors import ApiError
 from core.publish import Message, Publisher
@@ -27,15 +32,13 @@ from schemas.monitor import (
     finalize_monitor,
     new_monitor_id,
 )
-from streams.monitorlist import CHUNK, ChunkedList, Chunks, chunk_key, chunk_record
+from streams.monitorlist import CHUNK, ChunkedList, Chunks, edit_list
 from streams.watchlist import monitor_digest
 from transport.handlers import handler_refusal
 from transport.webhooks import check_url_host
 from views.monitors import MonitorsView
 
 logger = logging.getLogger(__name__)
-
-APPLY_TIMEOUT_S = 30.0
 
 
 def rotate_secret(
@@ -65,6 +68,22 @@ class MonitorsApi:
     s: Settings
     view: MonitorsView
     publisher: Publisher
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def __post_init__(self) -> None:
+        self.lists = ListWriter(self.view, self.publisher)
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, monitor_id: str) -> AsyncIterator[None]:
+        """A monitor's writes through this worker, one after another (a list edit plans
+        from the view's copy, which the edit before it changes)."""
+        lock = self._locks.get(monitor_id)
+        if lock is None:
+            lock = self._locks[monitor_id] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def _check_webhook(self, url: str) -> None:
         host = urlsplit(url).hostname or ""
@@ -88,36 +107,6 @@ class MonitorsApi:
         if not await self.view.wait_applied(monitor_id, monitor_digest(monitor), APPLY_TIMEOUT_S):
             logger.warning("monitor %s stored but not yet applied by a worker", monitor_id)
 
-    async def _publish_chunks(self, monitor_id: str, chain: str, plan: Chunks) -> None:
-        """Publish chunks of a monitor's list (monitors.addresses) and wait until a worker
-        applied each and this worker's view holds them."""
-        if not plan:
-            return
-        records = {
-            n: chunk_record(monitor_id, n, chain, a) if a is not None else None
-            for n, a in plan.items()
-        }
-        await self.publisher.publish(
-            [
-                Message(
-                    "monitors.addresses",
-                    chunk_key(monitor_id, n),
-                    orjson.dumps(r) if r is not None else None,
-                )
-                for n, r in records.items()
-            ]
-        )
-        digests = {chunk_key(monitor_id, n).decode(): monitor_digest(r) for n, r in records.items()}
-
-        def done() -> bool:
-            sizes = getattr(self.view.lists.get(monitor_id), "sizes", {})
-            return all(self.view.applied.get(k, "") == d for k, d in digests.items()) and all(
-                sizes.get(n) == (len(a) if a is not None else None) for n, a in plan.items()
-            )
-
-        if not await self.view.wait_for(done, APPLY_TIMEOUT_S):
-            logger.warning("chunks of monitor %s stored but not yet applied", monitor_id)
-
     def _finish(self, body: MonitorCreate | Monitor, monitor_id: str) -> dict[str, Any]:
         data = {**body.model_dump(mode="json"), "id": monitor_id}
         known = ", ".join(c.name for c in self.s.chains) or "none"
@@ -140,15 +129,21 @@ class MonitorsApi:
         A list longer than CHUNK keeps its first CHUNK addresses in the record and the rest
         in chunks, published (and applied) before the record makes the monitor live."""
         monitor_id = body.id or new_monitor_id()
+        async with self._one_at_a_time(monitor_id):
+            return await self._create(body, monitor_id)
+
+    async def _create(self, body: MonitorCreate, monitor_id: str) -> dict[str, Any]:
         if monitor_id in self.view.monitors:
             raise ApiError(409, "already_exists", f"monitor {monitor_id} exists", "id")
         monitor = self._finish(body, monitor_id)
         if body.webhook is not None:
             await self._check_webhook(body.webhook.url)
         self._check_handler(monitor.get("handler"))
-        plan = ChunkedList().plan_replace(monitor["addresses"][CHUNK:])
+        rest = monitor["addresses"][CHUNK:]
         monitor["addresses"] = monitor["addresses"][:CHUNK]
-        await self._publish_chunks(monitor_id, monitor["chain"], plan)
+        await self.lists.edit(
+            monitor_id, monitor["chain"], lambda held, _gap: held.plan_replace(rest)
+        )
         await self._publish(monitor_id, monitor)
         return self.view.answer(monitor)
 
@@ -181,9 +176,17 @@ class MonitorsApi:
 
     async def patch(self, current: dict[str, Any], patch: MonitorPatch) -> dict[str, Any]:
         """Change a monitor (the API's and the console's way); the monitor as answered.
-        `current` is the stored record. Lists edits go to the record's own list while the
+        `current` is the stored record (read again once earlier writes of this monitor
+        through this worker are done). Lists edits go to the record's own list while the
         monitor has no chunks and it stays within CHUNK; otherwise to chunks, which are
         published (and applied) before the record."""
+        async with self._one_at_a_time(current["id"]):
+            latest = self.view.monitors.get(current["id"])
+            if latest is None:
+                raise ApiError(404, "not_found", f"no monitor {current['id']}", "id")
+            return await self._patch(latest, patch)
+
+    async def _patch(self, current: dict[str, Any], patch: MonitorPatch) -> dict[str, Any]:
         fields = patch.model_dump(mode="json", exclude_unset=True)
         add = fields.pop("add_addresses", []) or []
         remove = fields.pop("remove_addresses", []) or []
@@ -191,10 +194,14 @@ class MonitorsApi:
         if fields.get("webhook") and not fields["webhook"].get("secret") and current.get("webhook"):
             merged["webhook"]["secret"] = current["webhook"].get("secret")
         merged["webhook"] = rotate_secret(current.get("webhook"), merged.get("webhook"), self.s)
-        chunks = self.view.lists.get(current["id"]) or ChunkedList()
-        merged["addresses"], plan = edit_list(
-            list(merged.get("addresses") or []), chunks, "addresses" in fields, add, remove
-        )
+        listed = list(merged.get("addresses") or [])
+        replace = "addresses" in fields
+
+        def edit(held: ChunkedList, gap: int) -> Chunks:
+            merged["addresses"], plan = edit_list(listed, held, replace, add, remove, gap)
+            return plan
+
+        edit(self.view.lists.get(current["id"]) or ChunkedList(), 0)  # checked before writing
         try:
             body = Monitor.model_validate(merged)
         except ValidationError as exc:
@@ -204,38 +211,21 @@ class MonitorsApi:
             await self._check_webhook(patch.webhook.url)
         if "handler" in fields:
             self._check_handler(monitor.get("handler"))
-        await self._publish_chunks(current["id"], monitor["chain"], plan)
+        await self.lists.edit(current["id"], monitor["chain"], edit)
+        monitor["addresses"] = merged["addresses"]
         await self._publish(current["id"], monitor)
         return self.view.answer(monitor)
 
     async def delete_monitor(self, request: web.Request) -> web.Response:
         """The record's tombstone first (nothing matches from then on), then its chunks'."""
         current = self._get(request)
-        await self._publish(current["id"], None)
-        chunks = self.view.lists.get(current["id"])
-        if chunks is not None:
-            await self._publish_chunks(current["id"], current["chain"], chunks.plan_drop())
+        async with self._one_at_a_time(current["id"]):
+            await self._publish(current["id"], None)
+            held = self.view.lists.get(current["id"])
+            if held is not None:
+                plan = held.plan_drop()
+                await self.lists.publish(current["id"], current["chain"], plan, held)
         return web.Response(status=204)
-
-
-def edit_list(
-    own: list[str], chunks: ChunkedList, replace: bool, add: list[str], remove: list[str]
-) -> tuple[list[str], Chunks]:
-    """A PATCH's list edits: the record's new own list and the chunks to publish. `own` is
-    the record's list after the PATCH's fields (the new list itself when `replace`)."""
-    gone = set(remove)
-    if replace:
-        target = list(dict.fromkeys(a for a in own + add if a not in gone))
-        return target[:CHUNK], chunks.plan_replace(target[CHUNK:])
-    own = [a for a in own if a not in gone]
-    plan = chunks.plan_remove(remove)
-    known = set(own)
-    fresh = [a for a in dict.fromkeys(add) if a not in known]
-    if fresh:
-        fresh = [a for a, there in zip(fresh, chunks.contains(fresh), strict=True) if not there]
-    if not chunks.sizes and len(own) + len(fresh) <= CHUNK:
-        return own + fresh, plan
-    return own, {**plan, **chunks.plan_add(fresh, fill=max(chunks.sizes, default=-1) not in plan)}
 
 
 def add_monitor_routes(

@@ -185,13 +185,17 @@ MAX_CHUNK = 25_000
 
 class MonitorChunk(BaseModel):
     """One chunk of a monitor's addresses on the monitors.addresses topic, keyed
-    `<monitor_id>:<chunk>`; a null value deletes the chunk."""
+    `<monitor_id>:<chunk>`; a null value deletes the chunk. With `base`, a write applies
+    only over that version (the `digest` acknowledged on monitors.applied), or only where
+    there is no chunk yet for `"none"`; otherwise it is refused, so two writers editing one
+    chunk at once cannot lose each other's addresses."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     monitor_id: str = Field(pattern=MONITOR_ID.pattern)
     chunk: int = Field(ge=0, le=999_999_999)
     chain: str = Field(min_length=1, max_length=32)
     addresses: list[str] = Field(max_length=MAX_CHUNK)
+    base: str | None = Field(default=None, pattern=r"^([0-9a-f]{64}|none)$")
 
     @field_validator("addresses")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streams.addrmap import VALUE, AddressMap, Keys, address_of, keys_of
-from streams.watchlist import WATCH_CHUNK
+from streams.watchlist import WATCH_CHUNK, monitor_digest
 
 CHUNK = WATCH_CHUNK  # addresses a chunk holds at most when the API writes it
 MAX_CHUNK = 25_000  # a chunk record published by hand may hold up to this many
@@ -45,6 +45,19 @@ def chunk_record(monitor_id: str, n: int, chain: str, addresses: list[str]) -> d
     return {"monitor_id": monitor_id, "chunk": n, "chain": chain, "addresses": addresses}
 
 
+NO_CHUNK = "none"  # the version of a chunk that does not exist, as a `base` names it
+
+
+def stored_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A chunk as applied and kept: without the `base` its write was conditional on."""
+    return {k: v for k, v in chunk.items() if k != "base"}
+
+
+def chunk_version(stored: dict[str, Any] | None) -> str:
+    """The version of an applied chunk (its acknowledged digest), NO_CHUNK for none."""
+    return monitor_digest(stored) or NO_CHUNK
+
+
 def chunk_label(monitor_id: str, n: int) -> str:
     """How the tracker's index names a chunk: its own watch list, so that an address held by
     two chunks stays watched until both let it go. `#` never occurs in a monitor id."""
@@ -64,23 +77,30 @@ class ChunkedList:
         self._where = AddressMap()
         self.sizes: dict[int, int] = {}
         self.chains: dict[int, str] = {}
+        self.versions: dict[int, str] = {}  # chunk n → the version this copy holds
+
+    def version(self, n: int) -> str:
+        """The version of chunk n this copy holds (what a write over it names as `base`)."""
+        return self.versions.get(n, NO_CHUNK)
 
     def __len__(self) -> int:
         """Distinct addresses over all chunks."""
         return len(self._where)
 
-    def put(self, n: int, chain: str, addresses: list[str] | None) -> None:
-        """Chunk n as the topic now holds it (None: deleted)."""
+    def put(self, n: int, chain: str, addresses: list[str] | None, version: str = NO_CHUNK) -> None:
+        """Chunk n as the topic now holds it (None: deleted), and its version."""
         if n in self.sizes:
             old = self.chunk_keys(n)
             self._where.put_many(old, np.zeros(len(old), dtype=VALUE))
             del self.sizes[n], self.chains[n]
+            self.versions.pop(n, None)
         if addresses is None:
             return
         keys = keys_of(addresses)
         self._where.put_many(keys, np.full(len(keys), n + 1, dtype=VALUE))
         self.sizes[n] = len(np.unique(keys))
         self.chains[n] = chain
+        self.versions[n] = version
 
     def chunk_keys(self, n: int) -> Keys:
         """The keys of chunk n (sorted)."""
@@ -113,9 +133,10 @@ class ChunkedList:
                 out[int(part_v[0]) - 1] = [address_of(bytes(k)) for k in part_k]
         return out
 
-    def plan_add(self, addresses: list[str], fill: bool = True) -> Chunks:
+    def plan_add(self, addresses: list[str], fill: bool = True, gap: int = 0) -> Chunks:
         """Chunks to publish so that these (new, distinct) addresses join the list: the last
-        chunk filled up to CHUNK (unless not `fill`), then new chunks."""
+        chunk filled up to CHUNK (unless not `fill`), then new chunks, numbered from `gap`
+        past the last (writers that collided spread out so as not to collide again)."""
         out: Chunks = {}
         rest = list(addresses)
         if not rest:
@@ -126,7 +147,7 @@ class ChunkedList:
             current = [address_of(bytes(k)) for k in self.chunk_keys(last)]
             out[last] = current + rest[:room]
             rest = rest[room:]
-        n = last + 1
+        n = last + 1 + gap
         for i in range(0, len(rest), CHUNK):
             out[n] = rest[i : i + CHUNK]
             n += 1
@@ -134,7 +155,8 @@ class ChunkedList:
 
     def plan_remove(self, addresses: list[str]) -> Chunks:
         """Chunks to publish so that these addresses leave the list: each chunk that holds
-        one, rewritten without them (or deleted when nothing is left). This copy knows one
+        one, rewritten without them (an emptied chunk stays, empty: a deletion could not be
+        made conditional on the version it deletes). This copy knows one
         chunk per address (the last written): an address that a hand-published list put in
         two chunks must be taken out of the other by hand."""
         gone = keys_of(addresses)
@@ -146,20 +168,48 @@ class ChunkedList:
         out: Chunks = {}
         for n in sorted(touched):
             left = [address_of(bytes(k)) for k in self.chunk_keys(n) if bytes(k) not in drop]
-            out[n] = left or None
+            out[n] = left
         return out
 
     def plan_replace(self, addresses: list[str]) -> Chunks:
         """Chunks to publish so that the list becomes exactly these (distinct) addresses:
-        chunks 0.. rewritten in CHUNK-sized pieces, the rest deleted."""
+        chunks 0.. rewritten in CHUNK-sized pieces, the rest emptied."""
         out: Chunks = {}
         for n, i in enumerate(range(0, len(addresses), CHUNK)):
             out[n] = addresses[i : i + CHUNK]
         for n in self.sizes:
-            if n not in out:
-                out[n] = None
+            if n not in out and self.sizes[n]:
+                out[n] = []
         return out
 
     def plan_drop(self) -> Chunks:
         """Chunks to delete so that nothing is left."""
         return {n: None for n in sorted(self.sizes)}
+
+
+def edit_list(
+    own: list[str],
+    chunks: ChunkedList,
+    replace: bool,
+    add: list[str],
+    remove: list[str],
+    gap: int = 0,
+) -> tuple[list[str], Chunks]:
+    """A PATCH's list edits: the record's new own list and the chunks to publish. `own` is
+    the record's list after the PATCH's fields (the new list itself when `replace`). With a
+    `gap` (a plan made again after a collision), added addresses go to new chunks that far
+    past the last rather than filling it."""
+    gone = set(remove)
+    if replace:
+        target = list(dict.fromkeys(a for a in own + add if a not in gone))
+        return target[:CHUNK], chunks.plan_replace(target[CHUNK:])
+    own = [a for a in own if a not in gone]
+    plan = chunks.plan_remove(remove)
+    known = set(own)
+    fresh = [a for a in dict.fromkeys(add) if a not in known]
+    if fresh:
+        fresh = [a for a, there in zip(fresh, chunks.contains(fresh), strict=True) if not there]
+    if not chunks.sizes and len(own) + len(fresh) <= CHUNK:
+        return own + fresh, plan
+    fill = not gap and max(chunks.sizes, default=-1) not in plan
+    return own, {**plan, **chunks.plan_add(fresh, fill=fill, gap=gap)}

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from core.publish import Message
-from streams.monitorlist import chunk_label, split_chunk_key
+from streams.monitorlist import chunk_label, chunk_version, split_chunk_key, stored_chunk
 from streams.tablewrites import MONITOR_CHUNKS, MONITORS, TableWrite
 from streams.watchfilter import marker_chunks
 from streams.watchlist import monitor_digest, watch_updates
@@ -66,10 +66,33 @@ def plan_chunk(
     key: bytes, old: dict[str, Any] | None, new: dict[str, Any] | None, partitions: int
 ) -> MonitorPlan:
     """The plan that takes chunk `key` of a monitor's list (a monitors.addresses record)
-    from `old` to `new`: its addresses added and removed under the chunk's own label in the
-    tracker (no config: the monitor's record brings that), markers, the acknowledgement."""
+    from `old` (as stored) to `new`: its addresses added and removed under the chunk's own
+    label in the tracker (no config: the monitor's record brings that), markers, the
+    acknowledgement. A write whose `base` is not the stored version is refused: the kept
+    version is put back on the topic and the acknowledgement names the refused one."""
     where = split_chunk_key(key)
     assert where is not None, key  # the agent checked it
+    base = new.get("base") if new is not None else None
+    new = stored_chunk(new) if new is not None else None
+    if new is not None and base is not None and base != chunk_version(old):
+        # Refused. The kept version goes back on the topic (conditional on itself, so a
+        # write accepted meanwhile is not undone), so that its last record is a version the
+        # worker holds: what the view and decode's start-up read from the compacted topic.
+        kept = old or {**new, "addresses": []}
+        again = {**kept, "base": chunk_version(old)}
+        refused = {
+            "id": key.decode(),
+            "digest": monitor_digest(old),
+            "refused": monitor_digest(new),
+        }
+        value = orjson.dumps(old) if old is not None else None
+        return MonitorPlan(
+            [
+                [Message("monitors.addresses", key, orjson.dumps(again))],
+                [Message("monitors.applied", key, orjson.dumps(refused))],
+            ],
+            TableWrite(MONITOR_CHUNKS, key, value),
+        )
     label = chunk_label(*where)
     as_list = [
         {"id": label, "chain": c["chain"], "addresses": c["addresses"]} if c else None

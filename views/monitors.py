@@ -8,6 +8,7 @@ chunks of a long list (monitors.addresses) at 24, as an index of which chunk hol
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from core.settings import Settings
 from schemas.monitor import MonitorChunk
 from streams.addrmap import pack, unpack
-from streams.monitorlist import ChunkedList, split_chunk_key
+from streams.monitorlist import ChunkedList, chunk_version, split_chunk_key, stored_chunk
 from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
@@ -52,6 +53,7 @@ class PackedMonitors(MutableMapping[str, dict[str, Any]]):
 # Answers list a monitor's addresses in full up to this many (about 1 MB of JSON); longer
 # lists are read a page at a time from /v1/monitors/{id}/addresses.
 INLINE_ADDRESSES = 25_000
+OUTCOMES = 100_000  # chunk writes whose outcome the view remembers (for writers waiting)
 
 
 class MonitorsView(TopicFold):
@@ -64,6 +66,8 @@ class MonitorsView(TopicFold):
         self.monitors = PackedMonitors()  # monitor id → its record (with its own list)
         self.lists: dict[str, ChunkedList] = {}  # monitor id → the chunks of its list
         self.applied: dict[str, str | None] = {}
+        # (chunk key, version) → accepted or refused, for the latest OUTCOMES writes
+        self.outcomes: OrderedDict[tuple[str, str | None], bool] = OrderedDict()
         self._monitors_topic = s.topic("monitors")
         self._chunks_topic = s.topic("monitors.addresses")
 
@@ -106,11 +110,21 @@ class MonitorsView(TopicFold):
         elif topic == self._chunks_topic:
             self._apply_chunk(k, data)
         elif isinstance(data, dict):
-            self.applied[k] = data.get("digest")
+            if "refused" in data:
+                self._outcome((k, data["refused"]), False)
+            else:
+                self.applied[k] = data.get("digest")
+                self._outcome((k, data.get("digest")), True)
+
+    def _outcome(self, key: tuple[str, str | None], accepted: bool) -> None:
+        self.outcomes[key] = accepted
+        self.outcomes.move_to_end(key)
+        if len(self.outcomes) > OUTCOMES:
+            self.outcomes.popitem(last=False)
 
     def _apply_chunk(self, key: str, data: Any) -> None:
-        """A chunk record, read as the worker's agent reads it (a record it would skip is
-        skipped here too, so the two copies agree)."""
+        """A chunk record, read as the worker's agent reads it (a record it would skip as
+        invalid is skipped here too)."""
         where = split_chunk_key(key)
         if where is None:
             return
@@ -126,10 +140,13 @@ class MonitorsView(TopicFold):
             chunk = MonitorChunk.model_validate(data)
         except ValidationError:
             return
-        if (chunk.monitor_id, chunk.chunk) == where and self.settings.chain(
-            chunk.chain
-        ) is not None:
-            self.lists.setdefault(mid, ChunkedList()).put(n, chunk.chain, chunk.addresses)
+        if (chunk.monitor_id, chunk.chunk) != where or self.settings.chain(chunk.chain) is None:
+            return
+        # Applied whatever its `base`: the topic's last record of a key is always a version
+        # the worker accepted (it puts the kept version back after refusing one), and after
+        # compaction the versions a base named may be gone.
+        version = chunk_version(stored_chunk(chunk.model_dump(mode="json")))
+        self.lists.setdefault(mid, ChunkedList()).put(n, chunk.chain, chunk.addresses, version)
 
     async def wait_applied(self, monitor_id: str, digest: str | None, timeout_s: float) -> bool:
         """Wait until the worker has put this version's watch updates in place."""

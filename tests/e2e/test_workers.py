@@ -175,6 +175,47 @@ def test_concurrent_changes_on_both_workers_give_one_chain(pair: Pair, hooks: Re
     assert len({r["request_id"] for r in chains[0]}) == len(chains[0])  # nothing twice
 
 
+def test_one_long_list_edited_through_both_workers_at_once_loses_nothing(
+    pair: Pair, hooks: Receiver
+) -> None:
+    """Each worker takes its own edits of a monitor one at a time, but the two collide on
+    the chunk they both fill: the worker refuses a chunk written over a version it no longer
+    holds, and the request that wrote it plans again. Every address arrives, once."""
+    rng = os.urandom
+    body = {**monitor_body(hooks), "addresses": ["0x" + rng(20).hex() for _ in range(10_200)]}
+    status, mon = pair.a.call("POST", "/v1/monitors", body)
+    assert status == 201, mon
+    path = f"/v1/monitors/{mon['id']}"
+    batches = [["0x" + rng(20).hex() for _ in range(1_500)] for _ in range(16)]
+
+    def add(i: int) -> int:
+        status, out = (pair.a if i % 2 else pair.b).call(
+            "PATCH", path, {"add_addresses": batches[i]}
+        )
+        assert status == 200, out
+        return status
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(add, range(len(batches)))) == [200] * len(batches)
+    want = set(body["addresses"]) | {a for b in batches for a in b}
+    for c in (pair.a, pair.b):
+        deadline = time.monotonic() + 20
+        while True:
+            listed: list[str] = []
+            cursor = ""
+            while True:
+                status, page = c.call("GET", f"{path}/addresses?limit=1000&cursor={cursor}")
+                assert status == 200, page
+                listed += page["items"]
+                cursor = page["cursor"]
+                if cursor is None:
+                    break
+            if set(listed) == want or time.monotonic() > deadline:
+                break  # the other worker's view may be a moment behind
+            time.sleep(0.2)
+        assert len(listed) == len(set(listed)) and set(listed) == want
+
+
 def test_refusals_on_the_other_worker_are_audited(pair: Pair) -> None:
     wrong = ApiClient(pair.b.url, pair.b.key_id, "bhsk_" + "B" * 43)
     # `refused` finds the record through the first worker's API: the log is shared.

@@ -7,15 +7,17 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.monitors import edit_list
 from streams.monitorlist import (
     CHUNK,
     ChunkedList,
     Chunks,
     chunk_key,
     chunk_label,
+    chunk_version,
+    edit_list,
     label_monitor,
     split_chunk_key,
+    stored_chunk,
 )
 from streams.monitorplan import plan_chunk
 
@@ -78,7 +80,7 @@ def test_plans_keep_the_list_a_model_says(ops: list[tuple[str, list[str]]]) -> N
             listed = whole(lst)
             assert sorted(listed) == sorted(model)
             assert len(lst) == len(model) == sum(lst.sizes.values())
-            assert all(0 < s <= 7 for s in lst.sizes.values())
+            assert all(0 <= s <= 7 for s in lst.sizes.values())
             assert lst.contains(POOL) == [a in model for a in POOL]
             paged: list[str] = []
             while True:
@@ -103,11 +105,11 @@ def test_adding_fills_the_last_chunk_then_opens_new_ones() -> None:
     assert list(no_fill) == [2]
 
 
-def test_a_removal_rewrites_only_the_chunks_that_hold_it_and_deletes_empty_ones() -> None:
+def test_a_removal_rewrites_only_the_chunks_that_hold_it() -> None:
     lst = ChunkedList()
     apply(lst, {0: POOL[:3], 1: POOL[3:6], 2: [POOL[6]]})
     plan = lst.plan_remove([POOL[4], POOL[6], "0x" + "99" * 20])
-    assert plan == {1: sorted([POOL[3], POOL[5]]), 2: None}
+    assert plan == {1: sorted([POOL[3], POOL[5]]), 2: []}
     assert lst.plan_remove(["0x" + "99" * 20]) == {}
     assert lst.plan_drop() == {0: None, 1: None, 2: None}
 
@@ -146,7 +148,7 @@ def test_edit_list_replaces_the_whole_list() -> None:
     target = [f"0x{i:040x}" for i in range(1, CHUNK + 3)]
     own, plan = edit_list(target, lst, True, [POOL[-1]], [target[0]])
     assert own == target[1 : CHUNK + 1]
-    assert plan == {0: [*target[CHUNK + 1 :], POOL[-1]], 1: None}
+    assert plan == {0: [*target[CHUNK + 1 :], POOL[-1]], 1: []}
 
 
 def test_a_chunk_plan_watches_under_the_chunks_label_without_a_config() -> None:
@@ -165,3 +167,49 @@ def test_a_chunk_plan_watches_under_the_chunks_label_without_a_config() -> None:
     assert plan.write.table == "monitor_chunks" and orjson.loads(plan.write.value or b"") == new
     gone = plan_chunk(key, None, None, 4)  # a tombstone of a chunk never seen: just the ack
     assert [s[0].topic for s in gone.steps] == ["monitors.applied"] and gone.write.value is None
+
+
+def test_a_chunk_written_over_another_version_is_refused_and_the_kept_one_put_back() -> None:
+    key = chunk_key("mon_x", 0)
+    kept = {"monitor_id": "mon_x", "chunk": 0, "chain": "local", "addresses": POOL[:2]}
+    over_kept = {**kept, "addresses": POOL[:3], "base": chunk_version(kept)}
+    plan = plan_chunk(key, kept, over_kept, 4)  # based on what is there: applied
+    assert plan.steps[-1][0].topic == "monitors.applied"
+    assert orjson.loads(plan.write.value or b"") == stored_chunk(over_kept)
+    stale = {**kept, "addresses": POOL[5:7], "base": chunk_version(None)}
+    plan = plan_chunk(key, kept, stale, 4)
+    again, ack = (orjson.loads(s[0].value or b"") for s in plan.steps)
+    assert [s[0].topic for s in plan.steps] == ["monitors.addresses", "monitors.applied"]
+    assert again == {**kept, "base": chunk_version(kept)}  # conditional on itself
+    assert ack == {
+        "id": "mon_x:0",
+        "digest": chunk_version(kept),
+        "refused": chunk_version(stored_chunk(stale)),
+    }
+    assert orjson.loads(plan.write.value or b"") == kept  # unchanged
+    # Over no chunk: an empty one is put back (a null could undo a create accepted meanwhile).
+    plan = plan_chunk(key, None, {**stale, "base": chunk_version(kept)}, 4)
+    again = orjson.loads(plan.steps[0][0].value or b"")
+    assert again["addresses"] == [] and again["base"] == "none" and plan.write.value is None
+    # Without a base a write is unconditional, as a hand-published one.
+    assert orjson.loads(plan_chunk(key, kept, stored_chunk(stale), 4).write.value or b"") == (
+        stored_chunk(stale)
+    )
+
+
+def test_the_view_remembers_each_writes_outcome() -> None:
+    from core.settings import Settings
+    from views.monitors import MonitorsView
+
+    s = Settings(chains=[{"name": "local", "chain_id": 31337, "rpc_urls": ["http://x:1"]}])
+    view = MonitorsView(s)
+    rec = {"monitor_id": "mon_x", "chunk": 0, "chain": "local", "addresses": POOL[:2]}
+    view.apply(s.topic("monitors.addresses"), b"mon_x:0", orjson.dumps({**rec, "base": "none"}), 0)
+    assert view.lists["mon_x"].version(0) == chunk_version(rec)
+    ok = {"id": "mon_x:0", "digest": chunk_version(rec)}
+    no = {"id": "mon_x:0", "digest": chunk_version(rec), "refused": "ab" * 32}
+    for ack in (ok, no):
+        view.apply(s.topic("monitors.applied"), b"mon_x:0", orjson.dumps(ack), 0)
+    assert view.outcomes[("mon_x:0", chunk_version(rec))] is True
+    assert view.outcomes[("mon_x:0", "ab" * 32)] is False
+    assert view.applied["mon_x:0"] == chunk_version(rec)
