@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator
 
+import numpy as np
+
+from streams.addrbloom import AddressBloom, tails
 from streams.normalize import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC
-from streams.records import Asset, AssetKindT, BlockRecord, LogRecord, TokenMeta, Transfer
+from streams.records import (
+    Asset,
+    AssetKindT,
+    BlockRecord,
+    LogRecord,
+    TokenMeta,
+    Transfer,
+    TxRecord,
+)
 
 _WORD = 64  # hex characters in one 32-byte ABI word
 _MAX_BATCH = 10_000  # TransferBatch entries accepted from one log
@@ -166,8 +177,15 @@ def decode_block(
     """Every transfer in a block: native value of successful transactions, then token logs.
 
     With `watched`, transfers none of whose addresses is in it are skipped before they are
-    built (most of a block, for a typical watch list)."""
-    for tx in block["transactions"]:
+    built (most of a block, for a typical watch list). A Bloom filter is first asked about
+    the whole block at once (`_candidates`); the transactions and logs it leaves are then
+    checked one by one as for any other container, so the answer is the same either way."""
+    txs, logs = block["transactions"], block["logs"]
+    if isinstance(watched, AddressBloom):
+        picked = _candidates(txs, logs, watched)
+        if picked is not None:
+            txs, logs = picked
+    for tx in txs:
         if tx["status"] != 1 or tx["to"] is None:
             continue
         if watched is not None and tx["to"] not in watched and tx["sender"] not in watched:
@@ -179,6 +197,51 @@ def decode_block(
             kind="native", contract=None, symbol=native_symbol, decimals=18, token_id=None
         )
         yield _make(block, tx["hash"], None, 0, tx["sender"], tx["to"], native, amount)
-    for lg in block["logs"]:
+    for lg in logs:
         if watched is None or _log_may_touch(lg, watched):
             yield from decode_log(block, lg)
+
+
+_ADDRESS = 42  # "0x" + 40 hex digits
+_ZERO_ADDRESS = "0x" + "0" * 40  # stands for a missing side: it can only add candidates
+_ZERO_TOPIC = "0x" + "0" * _WORD
+
+
+def _candidates(
+    txs: list[TxRecord], logs: list[LogRecord], bloom: AddressBloom
+) -> tuple[list[TxRecord], list[LogRecord]] | None:
+    """The transactions and logs of which some address may be in the Bloom filter, asked
+    for all of them at once: a superset of what the one-by-one checks keep (a filler
+    stands in for a missing address or topic word, and a word is asked by its last 16 hex
+    digits, which are those of the address the one-by-one check builds from it). None when
+    some address or word is not in its usual form: then every one is checked on its own."""
+    nt, nl = len(txs), len(logs)
+    addresses = [tx["to"] or _ZERO_ADDRESS for tx in txs]
+    addresses += [tx["sender"] for tx in txs]
+    topics = [lg["topics"] for lg in logs]
+    words = [t[1] if len(t) > 1 else _ZERO_TOPIC for t in topics]
+    words += [t[2] if len(t) > 2 else _ZERO_TOPIC for t in topics]
+    four = [i for i, t in enumerate(topics) if len(t) > 3]  # ERC721, ERC1155
+    words += [topics[i][3] for i in four]
+    parts = []
+    if addresses:
+        tail = tails(addresses, _ADDRESS)
+        if tail is None:
+            return None
+        parts.append(tail)
+    if words:
+        tail = tails(words, 2 + _WORD)
+        if tail is None:
+            return None
+        parts.append(tail)
+    if not parts:
+        return [], []
+    hit = bloom.maybe_tails(np.concatenate(parts) if len(parts) > 1 else parts[0])
+    tx_hit = hit[:nt] | hit[nt : 2 * nt]
+    log_hit = hit[2 * nt : 2 * nt + nl] | hit[2 * nt + nl : 2 * nt + 2 * nl]
+    if four:
+        log_hit[four] |= hit[2 * nt + 2 * nl :]
+    return (
+        [txs[i] for i in np.flatnonzero(tx_hit).tolist()],
+        [logs[i] for i in np.flatnonzero(log_hit).tolist()],
+    )
