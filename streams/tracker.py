@@ -48,6 +48,19 @@ class ChainState(TypedDict):
     heads: list[list[Any]]
     pending: dict[str, Entry]
     reverted: dict[str, Tombstone]
+    # Derived, never stored: which pending entries the next heads concern (see DueIndex).
+    due: NotRequired[DueIndex]
+
+
+class DueIndex(TypedDict):
+    """The pending entries by the head at which they next owe something (`_due`), valid
+    while the heads only move on from `head`: a block then looks at the entries due in the
+    heads it passes instead of at every pending entry. Keys of entries that ended since are
+    skipped when their head comes."""
+
+    head: int
+    at: dict[str, list[str]]  # str(head) → entry keys due there (confirmation or end)
+    hot: list[str]  # entries due at every head (every confirmation, not yet confirmed)
 
 
 Emit = tuple[dict[str, Any], MonitorCfg]
@@ -127,7 +140,10 @@ def on_block(
 ) -> list[Emit]:
     """Fold one block (its matched transfers and its head tick) into state; return events."""
     heads = state["heads"]
-    idx = next((i for i, h in enumerate(heads) if h[0] == number and h[1] == block_hash), None)
+    last = heads[-1][0] if heads else None
+    idx = None
+    if last is not None and last >= number:  # a replay, or a new block after a fork
+        idx = next((i for i, h in enumerate(heads) if h[0] == number and h[1] == block_hash), None)
     if idx is not None:  # a replay of a block already folded: recompute its transition
         prev = heads[idx - 1][0] if idx > 0 else number - 1
     else:
@@ -137,12 +153,28 @@ def on_block(
         heads.append([number, block_hash])
         del heads[: max(0, len(heads) - (finality_depth + 1))]
 
+    pending = state["pending"]
+    added: list[str] = []
     for cfg, m in matches:
         e = new_entry(cfg, m)
-        state["pending"].setdefault(entry_key(e), e)
+        key = entry_key(e)
+        if key not in pending:
+            pending[key] = e
+            added.append(key)
 
+    due = state.pop("due", None)
+    indexed = idx is None and due is not None and due["head"] == prev
+    if indexed and due is not None:
+        look = set(added)
+        look.update(due["hot"])
+        for h in _passed(due["at"], prev, number):
+            look.update(due["at"].pop(h))
+        keys = [k for k in pending if k in look] if look else []
+    else:
+        keys = list(pending)
     out: list[Emit] = []
-    for key, e in list(state["pending"].items()):
+    for key in keys:
+        e = pending[key]
         b = e["transfer"]["block_number"]
         if b > number:
             continue  # from a later block: this is a replay of an earlier one
@@ -150,7 +182,7 @@ def on_block(
             continue
         current = cfg_for(e["monitor_id"])
         if current is None or not current["active"]:
-            del state["pending"][key]
+            del pending[key]
             continue
         every = current["notify"] == "every_confirmation"
         for etype, confs in transitions(e, prev, number, every):
@@ -158,11 +190,53 @@ def on_block(
         # Kept past finality until its confirming block has left the heads window, so a
         # replay of any block still recognised as a replay re-emits its events.
         if idx is None and past_finality(e, number, finality_depth):
-            del state["pending"][key]
+            del pending[key]
+    if indexed and due is not None:
+        due["hot"], due["head"] = [], number
+        for key in keys:  # every key looked at (the hot ones among them) is filed again
+            if key in pending:
+                _place(due, key, pending[key], number, finality_depth)
+        state["due"] = due
+    elif idx is None:
+        state["due"] = _index(pending, number, finality_depth)
+    elif due is not None and not added:
+        state["due"] = due  # a replay that only looked: what was due is due as before
+    _drop_old_tombstones(state, number, finality_depth)
+    return out
+
+
+def _passed(at: dict[str, list[str]], prev: int, head: int) -> list[str]:
+    """The index's heads in (prev, head]."""
+    if head - prev <= 2 * len(at):
+        return [str(h) for h in range(prev + 1, head + 1) if str(h) in at]
+    return [h for h in at if prev < int(h) <= head]
+
+
+def _place(due: DueIndex, key: str, e: Entry, head: int, finality_depth: int) -> None:
+    """File an entry looked at, at `head`, under the next head it owes something at."""
+    b, req = e["transfer"]["block_number"], e["required"]
+    confirm = b + req - 1
+    if b > head or (confirm > head and e.get("every", True)):
+        due["hot"].append(key)
+        return
+    at = confirm if confirm > head else b + req + finality_depth
+    due["at"].setdefault(str(at), []).append(key)
+
+
+def _index(pending: dict[str, Entry], head: int, finality_depth: int) -> DueIndex:
+    """An index of every pending entry, looked at at `head`."""
+    due = DueIndex(head=head, at={}, hot=[])
+    for key, e in pending.items():
+        _place(due, key, e, head, finality_depth)
+    return due
+
+
+def _drop_old_tombstones(state: ChainState, number: int, finality_depth: int) -> None:
+    if not state["reverted"]:
+        return
     for key, t in list(state["reverted"].items()):
         if number - t["at"] > finality_depth:
             del state["reverted"][key]
-    return out
 
 
 def _due(e: Entry, b: int, prev: int, head: int, finality_depth: int, replay: bool) -> bool:
@@ -194,6 +268,7 @@ def on_reorg(
 ) -> list[Emit]:
     """Revert every pending entry whose block was orphaned; trim heads to the fork point."""
     gone = {h for _, h in orphaned}
+    state.pop("due", None)
     state["heads"] = [h for h in state["heads"] if h[0] <= fork_number and h[1] not in gone]
     out: list[Emit] = []
     for key, e in list(state["pending"].items()):
@@ -232,6 +307,7 @@ def on_backfill(
     if known.get(number, block_hash) != block_hash:
         return []
     head = int(heads[-1][0])
+    state.pop("due", None)  # entries below the head come in: look at every one next time
     out: list[Emit] = []
     for cfg, m in matches:
         e = new_entry(cfg, m)
