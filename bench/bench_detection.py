@@ -2,6 +2,7 @@
 aiokafka baseline on the same topic, the worker's peak RSS, and block-to-webhook latency on anvil.
 
 Usage: .venv/bin/python bench/bench_detection.py [--blocks 600] [--skip-latency] [--json FILE]
+[--addresses 1000000,10000000 --per-monitor 100000] (several watch-list sizes in one run)
 (`make bench` runs it through bench/run_all.py). Prints its figures; never part of `make test`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import json
@@ -314,6 +316,10 @@ async def baseline(
 
 
 async def throughput(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """One broker and one worker; for each watch-list size in turn (ascending), the monitors
+    that take the list to that size, then the measured blocks; the baseline once at the end,
+    over the last size's blocks with the largest set. Returns the last size's figures at the
+    top level and every size's under "sizes"."""
     broker_port, api_port = procs.free_port(), procs.free_port()
     (root / "logs").mkdir(parents=True, exist_ok=True)
     cfg_path = root / "bench.toml"
@@ -324,7 +330,7 @@ async def throughput(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         chains=[ChainSettings(name=CHAIN, chain_id=CHAIN_ID, rpc_urls=["http://x"])],
     )
     bootstrap = s.bootstrap_servers
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"sizes": []}
     broker = procs.start_broker(broker_port, root / "logs/broker.log")
     worker = None
     try:
@@ -332,129 +338,163 @@ async def throughput(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         worker = procs.start_worker(cfg_path, root / "logs/worker.log")
         wait_healthy(f"http://127.0.0.1:{api_port}", worker)
         out["worker_rss_idle_mb"] = vm_kb(worker.pid, "VmRSS") / 1024
-
-        n_addr = args.monitors * args.per_monitor
-        out["watched"] = n_addr
-        log(f"generating {n_addr:,} watched addresses")
-        watched = rand_hex(20, n_addr)
-        watched_set = set(watched)
+        log(f"generating {max(args.sizes):,} watched addresses")
+        watched = rand_hex(20, max(args.sizes))
         tap = EventTap(bootstrap, s.topic("events"))
         await tap.start()
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, max_request_size=16 * 1024 * 1024, linger_ms=5
         )
         await producer.start()
+        chain = _Chain()
         try:
-            # Monitors: args.monitors x args.per_monitor addresses, no webhook.
-            t0 = time.perf_counter()
-            ids = [f"mon_bench{i:04d}" for i in range(args.monitors)]
-            for i, mid in enumerate(ids):
-                mon = {
-                    "id": mid,
-                    "name": f"bench {i}",
-                    "chain": CHAIN,
-                    "addresses": watched[i * args.per_monitor : (i + 1) * args.per_monitor],
-                    "webhook": None,
-                }
-                await producer.send_and_wait(
-                    s.topic("monitors"), orjson.dumps(mon), key=mid.encode()
-                )
-            applied = await _wait_applied(bootstrap, s.topic("monitors.applied"), set(ids))
-            # A probe block with one watched transfer per partition: its events mean every
-            # partition has folded every watch update (they travel before it, in order).
-            synth = Synth(watched, args.txs, args.logs, args.hit_rate)
-            markers = _markers(watched, 0)
-            rec, probe_txs, _ = synth.block(1, "0x" + "00" * 32, markers)
-            await producer.send_and_wait(s.topic("blocks"), orjson.dumps(rec), key=CHAIN.encode())
-            await tap.wait([(h, "transfer.seen") for h in probe_txs], timeout_s=900)
-            setup_s = time.perf_counter() - t0
-            out["watch_setup_s"] = setup_s
-            out["monitors_applied_s"] = applied - t0
-            out["worker_rss_after_watch_mb"] = vm_kb(worker.pid, "VmRSS") / 1024
-            log(
-                f"{n_addr:,} addresses applied in {applied - t0:.1f}s, folded by every "
-                f"partition in {setup_s:.1f}s; worker RSS {out['worker_rss_after_watch_mb']:.0f} MB"
-            )
-            # The watch lists' changelog holds one record per (partition, monitor) and version;
-            # wait until the last version of each is written before measuring blocks.
-            drained = await _wait_changelog(
-                bootstrap, f"{s.app_id}-watch_lists-changelog", args.monitors * s.partitions
-            )
-            out["watch_changelog_drained_s"] = drained - t0
-            out["worker_rss_setup_peak_mb"] = vm_kb(worker.pid, "VmHWM") / 1024
-            log(
-                f"watch changelog drained {drained - t0:.1f}s after the first monitor; "
-                f"worker RSS peak so far {out['worker_rss_setup_peak_mb']:.0f} MB"
-            )
-
-            # The measured blocks: markers in the first and the last one.
-            synth.hits = 0
-            first, last = 2, 1 + args.blocks
-            payloads: list[bytes] = []
-            parent = rec["hash"]
-            all_hits: list[tuple[int, str]] = []
-            first_markers: list[str] = []
-            last_markers: list[str] = []
-            for n in range(first, last + 1):
-                mk = _markers(watched, n) if n in (first, last) else None
-                b, mtx, hits = synth.block(n, parent, mk)
-                parent = b["hash"]
-                all_hits += hits
-                if n == first:
-                    first_markers = mtx
-                if n == last:
-                    last_markers = mtx
-                payloads.append(orjson.dumps(b))
-            per_block = args.txs + args.logs
-            log(
-                f"{args.blocks} blocks of {per_block} transfers generated "
-                f"({sum(map(len, payloads)) / 1e6:.0f} MB, {len(all_hits)} hits); publishing"
-            )
-            tp0 = time.perf_counter()
-            futs = [await producer.send(s.topic("blocks"), p, key=CHAIN.encode()) for p in payloads]
-            await asyncio.gather(*futs)
-            tp1 = time.perf_counter()
-            t_first = await tap.wait([(h, "transfer.seen") for h in first_markers], 600)
-            t_last = await tap.wait([(h, "transfer.seen") for h in last_markers], 3600)
-            # Transfers from the end of the first block to the end of the last one.
-            n_transfers = (args.blocks - 1) * per_block + len(last_markers)
-            secs = t_last - t_first
-            out.update(
-                blocks=args.blocks,
-                transfers_per_block=per_block,
-                publish_s=tp1 - tp0,
-                worker_s_total=t_last - tp0,
-                worker_s=secs,
-                worker_rate=n_transfers / secs,
-                worker_rate_incl_first=(args.blocks * per_block) / (t_last - tp0),
-                worker_rss_peak_mb=vm_kb(worker.pid, "VmHWM") / 1024,
-                worker_rss_end_mb=vm_kb(worker.pid, "VmRSS") / 1024,
-            )
-            log(
-                f"worker: {n_transfers:,} transfers in {secs:.2f}s = "
-                f"{out['worker_rate']:,.0f}/s (publishing took {tp1 - tp0:.2f}s)"
-            )
-            # Correctness: every hit is seen (one monitor per address, direction in).
-            await asyncio.sleep(2)
-            seen = {h for (h, t) in tap.seen if t == "transfer.seen"}
-            missing = [h for _, h in all_hits if h not in seen]
-            out["hits"] = len(all_hits)
-            out["hits_missing"] = len(missing)
-            out["events"] = dict(tap.count)
+            ids: list[str] = []
+            for size in args.sizes:
+                run = await _one_size(args, s, producer, tap, worker.pid, watched, ids, size, chain)
+                out["sizes"].append(run)
         finally:
             await producer.stop()
             await tap.stop()
         procs.stop(worker)
         worker = None
+        last = out["sizes"][-1]
         log("baseline: bare aiokafka consumer + orjson + set lookups on the same topic")
-        base = await baseline(bootstrap, s.topic("blocks"), watched_set, first, last)
-        out["baseline_rate"] = base["rate"]
-        out["baseline_s"] = base["seconds"]
-        out["ratio"] = out["worker_rate"] / base["rate"]
+        base = await baseline(
+            bootstrap, s.topic("blocks"), set(watched), last["first_block"], last["last_block"]
+        )
         log(f"baseline: {base['transfers']:,} transfers in {base['seconds']:.2f}s")
+        for run in out["sizes"]:
+            run["baseline_rate"] = base["rate"]
+            run["baseline_s"] = base["seconds"]
+            run["ratio"] = run["worker_rate"] / base["rate"]
+        out.update({k: v for k, v in last.items() if k not in out})
     finally:
         procs.stop(worker)
         procs.stop(broker, 5)
+    return out
+
+
+@dataclass
+class _Chain:
+    """Where the synthetic chain is: the next block number and its parent's hash."""
+
+    number: int = 1
+    parent: str = "0x" + "00" * 32
+
+
+async def _one_size(
+    args: argparse.Namespace,
+    s: Settings,
+    producer: AIOKafkaProducer,
+    tap: EventTap,
+    pid: int,
+    watched: list[str],
+    ids: list[str],
+    size: int,
+    chain: _Chain,
+) -> dict[str, Any]:
+    """Watch `size` addresses (adding monitors to those in `ids`), then measure the worker
+    on args.blocks blocks whose hits are among them."""
+    out: dict[str, Any] = {"watched": size}
+    have = len(ids) * args.per_monitor
+    t0 = time.perf_counter()
+    new_ids = [f"mon_bench{i:05d}" for i in range(len(ids), size // args.per_monitor)]
+    for mid in new_ids:
+        i = len(ids)
+        mon = {
+            "id": mid,
+            "name": f"bench {i}",
+            "chain": CHAIN,
+            "addresses": watched[i * args.per_monitor : (i + 1) * args.per_monitor],
+            "webhook": None,
+        }
+        ids.append(mid)
+        await producer.send_and_wait(s.topic("monitors"), orjson.dumps(mon), key=mid.encode())
+    applied = await _wait_applied(s.bootstrap_servers, s.topic("monitors.applied"), set(new_ids))
+    # A probe block with a transfer to a newly watched address per partition: its events
+    # mean every partition has folded every watch update (they travel before it, in order).
+    now = watched[:size]
+    synth = Synth(now, args.txs, args.logs, args.hit_rate)
+    rec, probe_txs, _ = synth.block(chain.number, chain.parent, _markers(watched[have:size], size))
+    chain.number, chain.parent = chain.number + 1, rec["hash"]
+    await producer.send_and_wait(s.topic("blocks"), orjson.dumps(rec), key=CHAIN.encode())
+    await tap.wait([(h, "transfer.seen") for h in probe_txs], timeout_s=1800)
+    setup_s = time.perf_counter() - t0
+    out["watch_setup_s"] = setup_s
+    out["monitors_applied_s"] = applied - t0
+    out["worker_rss_after_watch_mb"] = vm_kb(pid, "VmRSS") / 1024
+    log(
+        f"{size:,} addresses: {len(new_ids)} monitors applied in {applied - t0:.1f}s, folded by "
+        f"every partition in {setup_s:.1f}s; worker RSS {out['worker_rss_after_watch_mb']:.0f} MB"
+    )
+    # The watch lists' changelog holds one record per (partition, monitor) and version;
+    # wait until the last version of each is written before measuring blocks.
+    drained = await _wait_changelog(
+        s.bootstrap_servers, f"{s.app_id}-watch_lists-changelog", len(ids) * s.partitions
+    )
+    out["watch_changelog_drained_s"] = drained - t0
+    out["worker_rss_setup_peak_mb"] = vm_kb(pid, "VmHWM") / 1024
+    log(
+        f"watch changelog drained {drained - t0:.1f}s after the first new monitor; "
+        f"worker RSS peak so far {out['worker_rss_setup_peak_mb']:.0f} MB"
+    )
+
+    # The measured blocks: markers in the first and the last one.
+    synth.hits = 0
+    first, last = chain.number, chain.number + args.blocks - 1
+    payloads: list[bytes] = []
+    all_hits: list[tuple[int, str]] = []
+    first_markers: list[str] = []
+    last_markers: list[str] = []
+    for n in range(first, last + 1):
+        mk = _markers(now, n) if n in (first, last) else None
+        b, mtx, hits = synth.block(n, chain.parent, mk)
+        chain.parent = b["hash"]
+        all_hits += hits
+        if n == first:
+            first_markers = mtx
+        if n == last:
+            last_markers = mtx
+        payloads.append(orjson.dumps(b))
+    chain.number = last + 1
+    per_block = args.txs + args.logs
+    log(
+        f"{args.blocks} blocks of {per_block} transfers generated "
+        f"({sum(map(len, payloads)) / 1e6:.0f} MB, {len(all_hits)} hits); publishing"
+    )
+    tp0 = time.perf_counter()
+    futs = [await producer.send(s.topic("blocks"), p, key=CHAIN.encode()) for p in payloads]
+    await asyncio.gather(*futs)
+    tp1 = time.perf_counter()
+    t_first = await tap.wait([(h, "transfer.seen") for h in first_markers], 600)
+    t_last = await tap.wait([(h, "transfer.seen") for h in last_markers], 3600)
+    # Transfers from the end of the first block to the end of the last one.
+    n_transfers = (args.blocks - 1) * per_block + len(last_markers)
+    secs = t_last - t_first
+    out.update(
+        first_block=first,
+        last_block=last,
+        blocks=args.blocks,
+        transfers_per_block=per_block,
+        publish_s=tp1 - tp0,
+        worker_s_total=t_last - tp0,
+        worker_s=secs,
+        worker_rate=n_transfers / secs,
+        worker_rate_incl_first=(args.blocks * per_block) / (t_last - tp0),
+        worker_rss_peak_mb=vm_kb(pid, "VmHWM") / 1024,
+        worker_rss_end_mb=vm_kb(pid, "VmRSS") / 1024,
+    )
+    log(
+        f"worker at {size:,} addresses: {n_transfers:,} transfers in {secs:.2f}s = "
+        f"{out['worker_rate']:,.0f}/s (publishing took {tp1 - tp0:.2f}s)"
+    )
+    # Correctness: every hit is seen (one monitor per address, direction in).
+    await asyncio.sleep(2)
+    seen = {h for (h, t) in tap.seen if t == "transfer.seen"}
+    missing = [h for _, h in all_hits if h not in seen]
+    out["hits"] = len(all_hits)
+    out["hits_missing"] = len(missing)
+    out["events"] = dict(tap.count)
     return out
 
 
@@ -502,7 +542,7 @@ async def _wait_applied(bootstrap: str, topic: str, ids: set[str]) -> float:
         await c.seek_to_beginning(*tps)
         got: set[str] = set()
         deadline = time.monotonic() + 900
-        while got < ids:
+        while not ids <= got:  # the topic also holds monitors of earlier sizes
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(ids - got)} monitors not applied")
             batch = await c.getmany(timeout_ms=200)
@@ -542,6 +582,115 @@ class _Hooks:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
+class HopTap:
+    """Where a block's time goes between the agents, read from the topics: each message's
+    timestamp is when the agent handed it to its producer (same machine, same clock). Reads
+    the follower ticks, the blocks, the transfers records and the events in a thread, with
+    the worker's fetch wait, and keeps when each also arrived here (a hop's own delay)."""
+
+    def __init__(self, bootstrap: str, s: Settings, fetch_wait_ms: int) -> None:
+        self.bootstrap = bootstrap
+        self.names = {s.topic(t): t for t in ("follower", "blocks", "transfers", "events")}
+        self.fetch_wait_ms = fetch_wait_ms
+        self.ticks: list[float] = []
+        self.blocks: dict[int, tuple[float, float]] = {}  # number → (sent, arrived here)
+        self.transfers: dict[int, tuple[float, float]] = {}  # number → first partition's
+        self.events: dict[str, tuple[float, float]] = {}  # tx hash → its transfer.seen
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def _run(self) -> None:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_wait_ms=self.fetch_wait_ms,
+        )
+        await c.start()
+        try:
+            await c.topics()
+            tps = [
+                TopicPartition(t, p) for t in self.names for p in c.partitions_for_topic(t) or {0}
+            ]
+            c.assign(tps)
+            await c.seek_to_beginning(*tps)
+            while not self._stop.is_set():
+                batch = await c.getmany(timeout_ms=50)
+                now = time.time()
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        self._take(self.names[tp.topic], m.timestamp / 1000, now, m.value)
+        finally:
+            await c.stop()
+
+    def _take(self, topic: str, sent: float, now: float, value: bytes | None) -> None:
+        if topic == "follower":
+            self.ticks.append(sent)
+            return
+        try:
+            rec = orjson.loads(value or b"null")
+        except orjson.JSONDecodeError:
+            return
+        if topic == "blocks" and isinstance(rec, dict) and rec.get("type") == "block":
+            self.blocks.setdefault(int(rec["number"]), (sent, now))
+        elif topic == "transfers":
+            for r in rec if isinstance(rec, list) else [rec]:
+                if isinstance(r, dict) and r.get("t") == "block":
+                    self.transfers.setdefault(int(r["number"]), (sent, now))
+        elif topic == "events" and isinstance(rec, dict) and rec.get("type") == "transfer.seen":
+            self.events.setdefault(str(rec["tx_hash"]), (sent, now))
+
+    def hops(
+        self, visible: dict[int, float], arrived: dict[str, tuple[float, int]]
+    ) -> dict[str, list[float]]:
+        """Per hop, the milliseconds each transfer spent there (transfers whose every step
+        was seen)."""
+        ticks = sorted(self.ticks)
+        out: dict[str, list[float]] = {name: [] for name in HOPS}
+        for tx, (at, bn) in arrived.items():
+            if bn not in visible or bn not in self.blocks or bn not in self.transfers:
+                continue
+            if tx not in self.events:
+                continue
+            b_sent, b_here = self.blocks[bn]
+            t_sent, t_here = self.transfers[bn]
+            e_sent, e_here = self.events[tx]
+            i = bisect.bisect_right(ticks, b_sent) - 1
+            tick = ticks[i] if i >= 0 else visible[bn]
+            steps = [
+                tick - visible[bn],
+                b_sent - tick,
+                t_sent - b_sent,
+                e_sent - t_sent,
+                at - e_sent,
+                b_here - b_sent,
+                t_here - t_sent,
+                e_here - e_sent,
+            ]
+            for name, v in zip(HOPS, steps, strict=True):
+                out[name].append(v * 1000)
+        return out
+
+
+HOPS = (
+    "follower: visible -> tick sent",
+    "follower: tick hop + RPC + publish",
+    "blocks hop + decode",
+    "transfers hop + tracker fold",
+    "events/deliveries hop + HTTP send",
+    "(the tap's own fetch: blocks hop)",
+    "(the tap's own fetch: transfers hop)",
+    "(the tap's own fetch: events hop)",
+)
+
+
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     s = sorted(values)
@@ -574,10 +723,14 @@ def latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             last = max(last, n)
             time.sleep(0.005)
 
+    tap: HopTap | None = None
     try:
         stack.start_infra()
         stack.start_worker()
         stack.wait_ready()
+        s = Settings(broker=f"kafka://127.0.0.1:{cfg.broker_port}", partitions=cfg.partitions)
+        tap = HopTap(s.bootstrap_servers, s, args.tap_fetch_wait)
+        tap.start()
         watched = "0x" + os.urandom(20).hex()
         admin = stack.create_admin_key()
         status, made = admin.call(
@@ -615,10 +768,25 @@ def latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "latency_max_ms": max(lat) if lat else None,
             "latency_mean_ms": statistics.mean(lat) if lat else None,
             "poll_interval_s": args.poll_interval,
+            "tap_fetch_wait_ms": args.tap_fetch_wait,
+        }
+        tap.stop()
+        hops = tap.hops(first_seen, {h: hooks.arrived[h] for h in txs if h in hooks.arrived})
+        result["latency_hops"] = {
+            name: {
+                "n": len(v),
+                "p50_ms": pct(v, 50),
+                "p99_ms": pct(v, 99),
+                "mean_ms": statistics.mean(v),
+            }
+            for name, v in hops.items()
+            if v
         }
         return result
     finally:
         stop.set()
+        if tap is not None:
+            tap.stop()
         hooks.server.shutdown()
         stack.stop()
 
@@ -629,28 +797,24 @@ def latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> None:
     print("\n== blockhook detection benchmark ==")
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}")
-    if "worker_rate" in r:
+    if r.get("sizes"):
         print(
-            f"blocks: {r['blocks']} x {r['transfers_per_block']} transfers; "
-            f"{r['hits']} hits ({r['hits_missing']} missed)"
+            f"blocks: {r['blocks']} x {r['transfers_per_block']} transfers per size; "
+            f"baseline (aiokafka+orjson+set, once): {r['baseline_rate']:,.0f} transfers/s; "
+            f"worker RSS idle {r['worker_rss_idle_mb']:.0f} MB"
         )
+        for x in r["sizes"]:
+            print(
+                f"{x['watched']:>11,} addresses: worker {x['worker_rate']:>9,.0f}/s, "
+                f"ratio {x['ratio']:.3f}; {x['hits']} hits ({x['hits_missing']} missed); "
+                f"RSS peak {x['worker_rss_peak_mb']:,.0f} MB (after folding "
+                f"{x['worker_rss_after_watch_mb']:,.0f}, end {x['worker_rss_end_mb']:,.0f}); "
+                f"watch setup {x['monitors_applied_s']:.1f}s applied, "
+                f"{x['watch_setup_s']:.1f}s folded"
+            )
         print(
-            f"watch setup ({r['watched']:,} addresses): {r['monitors_applied_s']:.1f}s applied, "
-            f"{r['watch_setup_s']:.1f}s folded, changelog drained after "
-            f"{r['watch_changelog_drained_s']:.1f}s; RSS peak in setup "
-            f"{r['worker_rss_setup_peak_mb']:.0f} MB"
-        )
-        print(f"worker:   {r['worker_rate']:>10,.0f} transfers/s (decode+match+track, one worker)")
-        print(f"baseline: {r['baseline_rate']:>10,.0f} transfers/s (aiokafka+orjson+set)")
-        print(
-            f"ratio:    {r['ratio']:>10.3f}  "
-            "(goal >= 0.50; rate goal >= 100,000/s with 10M addresses)"
-        )
-        print(
-            f"worker RSS: peak {r['worker_rss_peak_mb']:.0f} MB "
-            f"(idle {r['worker_rss_idle_mb']:.0f}, after folding the addresses "
-            f"{r['worker_rss_after_watch_mb']:.0f}, at the end "
-            f"{r['worker_rss_end_mb']:.0f}); goal <= 1536 MB with 10M addresses"
+            "goals: ratio >= 0.50 and >= 100,000 transfers/s with 10M addresses; "
+            "RSS <= 1536 MB with 10M"
         )
     if r.get("latency_n"):
         print(
@@ -659,6 +823,16 @@ def report(r: dict[str, Any]) -> None:
             f"{r['latency_n']} transfers ({r['latency_missing']} missing; follower poll "
             f"{r['poll_interval_s']}s); goal p99 <= 250 ms"
         )
+        if r.get("latency_hops"):
+            print(
+                "  where the time goes (message timestamps; the last three rows: a bare "
+                f"consumer with a {r.get('tap_fetch_wait_ms')} ms fetch wait on the same topics)"
+            )
+        for name, v in (r.get("latency_hops") or {}).items():
+            print(
+                f"  {name:<40} p50 {v['p50_ms']:>6.0f} ms  p99 {v['p99_ms']:>6.0f} ms  "
+                f"mean {v['mean_ms']:>6.0f} ms"
+            )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -668,14 +842,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--logs", type=int, default=300, help="ERC20 Transfer logs per block")
     ap.add_argument("--monitors", type=int, default=100)
     ap.add_argument("--per-monitor", type=int, default=10_000)
+    ap.add_argument(
+        "--addresses",
+        help="watch-list sizes to measure in one run, ascending, e.g. 1000000,10000000 "
+        "(multiples of --per-monitor; default --monitors x --per-monitor)",
+    )
     ap.add_argument("--hit-rate", type=float, default=0.01)
     ap.add_argument("--latency-transfers", type=int, default=60)
     ap.add_argument("--poll-interval", type=float, default=0.2, help="follower poll (latency)")
+    ap.add_argument(
+        "--tap-fetch-wait",
+        type=int,
+        default=20,
+        help="fetch wait (ms) of the latency run's own topic reader (the worker's pipeline: 20)",
+    )
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = ap.parse_args(argv)
+    if args.addresses:
+        args.sizes = sorted(int(x.replace("_", "")) for x in args.addresses.split(","))
+    else:
+        args.sizes = [args.monitors * args.per_monitor]
+    if any(n % args.per_monitor for n in args.sizes):
+        ap.error("every size in --addresses must be a multiple of --per-monitor")
     root = Path(tempfile.mkdtemp(prefix="blockhook-bench-"))
     log(f"work dir {root}")
     r: dict[str, Any] = {}
