@@ -43,6 +43,7 @@ from dev import chaintools as ct  # noqa: E402
 from dev import procs  # noqa: E402
 from dev.devstack import DevConfig, DevStack, write_private  # noqa: E402
 from streams.match import partition_for  # noqa: E402
+from streams.monitorlist import CHUNK, chunk_key, chunk_record  # noqa: E402
 from streams.normalize import TRANSFER_TOPIC  # noqa: E402
 from streams.secretbox import new_master_key  # noqa: E402
 
@@ -399,18 +400,26 @@ async def _one_size(
     have = len(ids) * args.per_monitor
     t0 = time.perf_counter()
     new_ids = [f"mon_bench{i:05d}" for i in range(len(ids), size // args.per_monitor)]
+    acks = set(new_ids)
     for mid in new_ids:
         i = len(ids)
+        mine = watched[i * args.per_monitor : (i + 1) * args.per_monitor]
         mon = {
             "id": mid,
             "name": f"bench {i}",
             "chain": CHAIN,
-            "addresses": watched[i * args.per_monitor : (i + 1) * args.per_monitor],
+            "addresses": [] if args.chunked else mine,
             "webhook": None,
         }
         ids.append(mid)
+        if args.chunked:  # as the API lays out a long list: chunks of CHUNK, then the record
+            for n, j in enumerate(range(0, len(mine), CHUNK)):
+                chunk = chunk_record(mid, n, CHAIN, mine[j : j + CHUNK])
+                key = chunk_key(mid, n)
+                await producer.send(s.topic("monitors.addresses"), orjson.dumps(chunk), key=key)
+                acks.add(key.decode())
         await producer.send_and_wait(s.topic("monitors"), orjson.dumps(mon), key=mid.encode())
-    applied = await _wait_applied(s.bootstrap_servers, s.topic("monitors.applied"), set(new_ids))
+    applied = await _wait_applied(s.bootstrap_servers, s.topic("monitors.applied"), acks)
     # A probe block with a transfer to a newly watched address per partition: its events
     # mean every partition has folded every watch update (they travel before it, in order).
     now = watched[:size]
@@ -429,8 +438,9 @@ async def _one_size(
     )
     # The watch lists' changelog holds one record per (partition, monitor) and version;
     # wait until the last version of each is written before measuring blocks.
+    lists = len(ids) * (-(-args.per_monitor // CHUNK) if args.chunked else 1)
     drained = await _wait_changelog(
-        s.bootstrap_servers, f"{s.app_id}-watch_lists-changelog", len(ids) * s.partitions
+        s.bootstrap_servers, f"{s.app_id}-watch_lists-changelog", lists * s.partitions
     )
     out["watch_changelog_drained_s"] = drained - t0
     out["worker_rss_setup_peak_mb"] = vm_kb(pid, "VmHWM") / 1024
@@ -842,6 +852,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--logs", type=int, default=300, help="ERC20 Transfer logs per block")
     ap.add_argument("--monitors", type=int, default=100)
     ap.add_argument("--per-monitor", type=int, default=10_000)
+    ap.add_argument(
+        "--chunked",
+        action="store_true",
+        help="publish each monitor's list as chunks of 10,000 on monitors.addresses (as the "
+        "API does for long lists) instead of inside the monitor record",
+    )
     ap.add_argument(
         "--addresses",
         help="watch-list sizes to measure in one run, ascending, e.g. 1000000,10000000 "
