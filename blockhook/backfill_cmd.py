@@ -38,8 +38,13 @@ async def _run(
     chain = s.chain(chain_name)
     assert chain is not None
     source = BlockSource(chain)
+    # A batch of blocks goes out as one record batch (aiokafka's default batch is 16 KiB,
+    # smaller than one block, so each block was its own produce request and round trip).
     producer = AIOKafkaProducer(
-        bootstrap_servers=s.bootstrap_servers, acks="all", max_request_size=16 * 1024 * 1024
+        bootstrap_servers=s.bootstrap_servers,
+        acks="all",
+        max_request_size=16 * 1024 * 1024,
+        max_batch_size=4 * 1024 * 1024,
     )
     topic = s.topic("blocks")
     try:
