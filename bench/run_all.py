@@ -1,5 +1,5 @@
 """Run every benchmark in bench/ (`make bench`): detection, deliveries, wallets, access control,
-withdrawals.
+withdrawals, backfill, watch-list growth.
 
 Each runs in its own process (own event loop, own embedded broker) with its default arguments;
 run a benchmark file directly to pass options (`--help`). Figures are printed.
@@ -19,6 +19,8 @@ BENCHMARKS = (
     "bench_auth.py",
     "bench_withdrawals.py",
     "bench_idle.py",
+    "bench_backfill.py",
+    "bench_watchlist.py",
 )
 
 
