@@ -60,6 +60,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from benchkit import log, markers, rand_hex, vm_kb, wait_applied, wait_changelog  # noqa: E402
 
 from blockhook.admin import ensure_topics  # noqa: E402
 from chain.backfill import CONCURRENCY, backfill_range  # noqa: E402
@@ -67,7 +68,6 @@ from chain.follower import BlockSource  # noqa: E402
 from core.settings import ChainSettings, Settings  # noqa: E402
 from dev import procs  # noqa: E402
 from dev.devstack import write_private  # noqa: E402
-from streams.match import partition_for  # noqa: E402
 from streams.normalize import TRANSFER_TOPIC  # noqa: E402
 from streams.secretbox import new_master_key  # noqa: E402
 
@@ -123,28 +123,6 @@ _RUNTIME = "".join(
 )
 # Creation code (11 bytes): copy the runtime, which follows it, to memory 0 and return it.
 EMITTER_CODE = "0x60" + f"{len(_RUNTIME) // 2:02x}" + "80600b6000396000f3" + _RUNTIME
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def rand_hex(nbytes: int, count: int) -> list[str]:
-    """count random 0x-hex strings of nbytes bytes each."""
-    raw = os.urandom(nbytes * count).hex()
-    w = 2 * nbytes
-    return ["0x" + raw[i * w : (i + 1) * w] for i in range(count)]
-
-
-def vm_kb(pid: int, field_name: str) -> int:
-    """A Vm* field of /proc/<pid>/status in kB (0 when unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -277,16 +255,6 @@ class Filled:
     fill_s: float = 0.0
 
 
-def markers(watched: list[str], salt: int) -> list[str]:
-    """One watched address per partition (distinct per salt)."""
-    picks: dict[int, str] = {}
-    rng = random.Random(1000 + salt)
-    while len(picks) < PARTITIONS:
-        a = rng.choice(watched)
-        picks.setdefault(partition_for(CHAIN, a, PARTITIONS), a)
-    return [picks[p] for p in sorted(picks)]
-
-
 def fill_chain(url: str, args: argparse.Namespace, watched: list[str]) -> Filled:
     """Deploy the emitter, then mine args.blocks blocks of args.txs native transfers and one
     emitter call of args.logs logs each (eth_sendTransaction from anvil's unlocked accounts,
@@ -305,7 +273,7 @@ def fill_chain(url: str, args: argparse.Namespace, watched: list[str]) -> Filled
     nonces = {a: int(rpc(url, "eth_getTransactionCount", a, "pending"), 16) for a in ANVIL_SENDERS}
     log_gas = 60_000 + args.logs * 2_600
     for number in range(first, last + 1):
-        edge = markers(watched, number) if number in (first, last) else []
+        edge = markers(watched, number, CHAIN, PARTITIONS) if number in (first, last) else []
         tos = rand_hex(20, args.txs + args.logs)
         hit_at = {i for i in range(len(tos)) if rng.random() < args.hit_rate}
         for i in hit_at:
@@ -544,50 +512,6 @@ def wait_ready(api: str, proc: Any, timeout_s: float = 300) -> None:
             pass
         time.sleep(0.3)
     raise TimeoutError("worker not ready")
-
-
-async def wait_applied(bootstrap: str, topic: str, ids: set[str], timeout_s: float = 900) -> None:
-    """Until monitors.applied holds every id."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await c.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or {0}]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        got: set[str] = set()
-        deadline = time.monotonic() + timeout_s
-        while got < ids:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(ids - got)} monitors not applied")
-            for msgs in (await c.getmany(timeout_ms=200)).values():
-                got.update(m.key.decode() for m in msgs)
-    finally:
-        await c.stop()
-
-
-async def wait_changelog(bootstrap: str, topic: str, n: int, timeout_s: float = 900) -> None:
-    """Until the changelog topic holds about n records and stops growing (the tracker has
-    folded every watch update and Faust has written them)."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await c.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        last, since = -1, time.perf_counter()
-        while time.monotonic() < deadline:
-            parts = c.partitions_for_topic(topic)
-            if parts:
-                ends = await c.end_offsets([TopicPartition(topic, p) for p in parts])
-                total = sum(ends.values())
-                if total != last:
-                    last, since = total, time.perf_counter()
-                elif total >= 0.99 * n and time.perf_counter() - since > 3:
-                    return
-            else:
-                await c.topics()
-            await asyncio.sleep(0.5)
-        raise TimeoutError(f"changelog {topic} at {last} of {n} records")
-    finally:
-        await c.stop()
 
 
 def backfill_cmd(cfg: Path, first: int, last: int) -> list[str]:

@@ -36,13 +36,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from benchkit import log, markers, rand_hex, vm_kb, wait_applied, wait_changelog  # noqa: E402
 
 from blockhook.admin import ensure_topics  # noqa: E402
 from core.settings import ChainSettings, Settings  # noqa: E402
 from dev import chaintools as ct  # noqa: E402
 from dev import procs  # noqa: E402
 from dev.devstack import DevConfig, DevStack, write_private  # noqa: E402
-from streams.match import partition_for  # noqa: E402
 from streams.monitorlist import CHUNK, chunk_key, chunk_record  # noqa: E402
 from streams.normalize import TRANSFER_TOPIC  # noqa: E402
 from streams.secretbox import new_master_key  # noqa: E402
@@ -55,30 +55,8 @@ FINALITY = 64
 N_TOKENS = 50  # distinct ERC20 contracts the synthetic logs come from
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def rand_hex(nbytes: int, count: int) -> list[str]:
-    """count random 0x-hex strings of nbytes bytes each."""
-    raw = os.urandom(nbytes * count).hex()
-    w = 2 * nbytes
-    return ["0x" + raw[i * w : (i + 1) * w] for i in range(count)]
-
-
 def topic_of(address: str) -> str:
     return "0x" + address[2:].rjust(64, "0")
-
-
-def vm_kb(pid: int, field_name: str) -> int:
-    """A Vm* field of /proc/<pid>/status in kB (0 when unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 # --------------------------------------------------------------------------- synthetic chain
@@ -419,12 +397,14 @@ async def _one_size(
                 await producer.send(s.topic("monitors.addresses"), orjson.dumps(chunk), key=key)
                 acks.add(key.decode())
         await producer.send_and_wait(s.topic("monitors"), orjson.dumps(mon), key=mid.encode())
-    applied = await _wait_applied(s.bootstrap_servers, s.topic("monitors.applied"), acks)
+    applied = await wait_applied(s.bootstrap_servers, s.topic("monitors.applied"), acks)
     # A probe block with a transfer to a newly watched address per partition: its events
     # mean every partition has folded every watch update (they travel before it, in order).
     now = watched[:size]
     synth = Synth(now, args.txs, args.logs, args.hit_rate)
-    rec, probe_txs, _ = synth.block(chain.number, chain.parent, _markers(watched[have:size], size))
+    rec, probe_txs, _ = synth.block(
+        chain.number, chain.parent, markers(watched[have:size], size, CHAIN, PARTITIONS)
+    )
     chain.number, chain.parent = chain.number + 1, rec["hash"]
     await producer.send_and_wait(s.topic("blocks"), orjson.dumps(rec), key=CHAIN.encode())
     await tap.wait([(h, "transfer.seen") for h in probe_txs], timeout_s=1800)
@@ -439,7 +419,7 @@ async def _one_size(
     # The watch lists' changelog holds one record per (partition, monitor) and version;
     # wait until the last version of each is written before measuring blocks.
     lists = len(ids) * (-(-args.per_monitor // CHUNK) if args.chunked else 1)
-    drained = await _wait_changelog(
+    drained = await wait_changelog(
         s.bootstrap_servers, f"{s.app_id}-watch_lists-changelog", lists * s.partitions
     )
     out["watch_changelog_drained_s"] = drained - t0
@@ -457,7 +437,7 @@ async def _one_size(
     first_markers: list[str] = []
     last_markers: list[str] = []
     for n in range(first, last + 1):
-        mk = _markers(now, n) if n in (first, last) else None
+        mk = markers(now, n, CHAIN, PARTITIONS) if n in (first, last) else None
         b, mtx, hits = synth.block(n, chain.parent, mk)
         chain.parent = b["hash"]
         all_hits += hits
@@ -506,62 +486,6 @@ async def _one_size(
     out["hits_missing"] = len(missing)
     out["events"] = dict(tap.count)
     return out
-
-
-def _markers(watched: list[str], salt: int) -> list[str]:
-    """One watched address per partition (distinct per salt)."""
-    picks: dict[int, str] = {}
-    rng = random.Random(1000 + salt)
-    while len(picks) < PARTITIONS:
-        a = rng.choice(watched)
-        picks.setdefault(partition_for(CHAIN, a, PARTITIONS), a)
-    return [picks[p] for p in sorted(picks)]
-
-
-async def _wait_changelog(bootstrap: str, topic: str, n: int, timeout_s: float = 1800) -> float:
-    """Until the changelog topic holds about n records and stops growing; returns when."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await c.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        last, since = -1, time.perf_counter()
-        while time.monotonic() < deadline:
-            parts = c.partitions_for_topic(topic)
-            if parts:
-                ends = await c.end_offsets([TopicPartition(topic, p) for p in parts])
-                total = sum(ends.values())
-                if total != last:
-                    last, since = total, time.perf_counter()
-                # ListOffsets may lag by one batch on Tansu: near n and stable for 3 s.
-                elif total >= 0.99 * n and time.perf_counter() - since > 3:
-                    return since
-            else:
-                await c.topics()  # refreshes metadata until the topic exists
-            await asyncio.sleep(0.5)
-        raise TimeoutError(f"changelog {topic} at {last} of {n} records")
-    finally:
-        await c.stop()
-
-
-async def _wait_applied(bootstrap: str, topic: str, ids: set[str]) -> float:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await c.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or {0}]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        got: set[str] = set()
-        deadline = time.monotonic() + 900
-        while not ids <= got:  # the topic also holds monitors of earlier sizes
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(ids - got)} monitors not applied")
-            batch = await c.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                for m in msgs:
-                    got.add(m.key.decode())
-        return time.perf_counter()
-    finally:
-        await c.stop()
 
 
 # --------------------------------------------------------------------------- latency

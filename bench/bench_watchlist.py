@@ -30,6 +30,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from benchkit import log, vm_kb  # noqa: E402
 
 from dev.devstack import DevConfig, DevStack  # noqa: E402
 from streams.monitorlist import CHUNK, chunk_key, chunk_record  # noqa: E402
@@ -37,21 +38,6 @@ from streams.watchlist import monitor_digest  # noqa: E402
 from transport.apiclient import ApiClient  # noqa: E402
 
 PER_REQUEST = 20_000
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def vm_kb(pid: int, field_name: str) -> int:
-    """A Vm* field of /proc/<pid>/status in kB (0 when unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def addresses(n: int, seed: int) -> list[str]:

@@ -34,6 +34,7 @@ for p in (REPO, REPO / "bench"):
 
 import bench_deliveries as bd  # noqa: E402
 import bench_detection as bdet  # noqa: E402
+from benchkit import wait_applied  # noqa: E402
 
 from blockhook.admin import ensure_topics  # noqa: E402
 from core.settings import ChainSettings, Settings  # noqa: E402
@@ -155,7 +156,7 @@ async def detection(args: argparse.Namespace, n: int, root: Path) -> dict[str, A
                 await producer.send_and_wait(
                     s.topic("monitors"), orjson.dumps(mon), key=mid.encode()
                 )
-        await bdet._wait_applied(bootstrap, s.topic("monitors.applied"), set(ids))
+        await wait_applied(bootstrap, s.topic("monitors.applied"), set(ids))
 
         def markers(c: str, salt: int) -> list[str]:
             picks: dict[int, str] = {}
