@@ -22,7 +22,7 @@ from streams.reqsign import sign_headers
 from tests.e2e.conftest import assert_no_clear_secrets
 from tests.e2e.topicscan import TopicScanner
 
-REQUESTS = 1500
+REQUESTS = 1000
 MINTED: list[str] = []  # every key secret made on the fuzz stack
 
 
