@@ -136,4 +136,5 @@ def test_fuzz_the_api_from_its_openapi_document(fuzz_stack: DevStack) -> None:
     h = healthz(fuzz_stack.cfg.api_url)
     assert h is not None and h.get("ready"), h
     assert len(MINTED) > 1, "no key was made: the scan for secrets proves little"
-    print(f"fuzz: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}")
+    counts = dict(sorted(statuses.items()))
+    print(f"fuzz: {sum(counts.values())} requests, statuses {counts}, keys {len(MINTED) - 1}")
