@@ -15,8 +15,8 @@ from core import metrics
 from faust_app import app, publisher, settings
 from faust_app.tables import apply, monitor_chunks_table, monitors_table
 from faust_app.topics import monitor_chunks_topic, monitors_topic
-from schemas.monitor import MonitorChunk, finalize_monitor
-from streams.monitorlist import split_chunk_key
+from schemas.monitor import finalize_monitor
+from streams.monitorlist import read_chunk, split_chunk_key
 from streams.monitorplan import MonitorPlan, plan_chunk, plan_monitor
 
 logger = logging.getLogger(__name__)
@@ -59,18 +59,11 @@ async def apply_monitors(stream: Any) -> None:
 def parse_chunk(key: bytes, value: bytes | None) -> dict[str, Any] | None:
     """A validated chunk of a monitor's list from a monitors.addresses record; None for a
     tombstone. Raises ValueError."""
-    where = split_chunk_key(key)
-    if where is None:
-        raise ValueError("the key is not <monitor id>:<chunk number>")
     if value is None:
+        if split_chunk_key(key) is None:
+            raise ValueError("the key is not <monitor id>:<chunk number>")
         return None
-    chunk = MonitorChunk.model_validate_json(value).model_dump(mode="json")
-    if (chunk["monitor_id"], chunk["chunk"]) != where:
-        raise ValueError(f"record key {key!r} is not the chunk's monitor_id:chunk")
-    if settings.chain(chunk["chain"]) is None:
-        known = ", ".join(c.name for c in settings.chains)
-        raise ValueError(f"unknown chain {chunk['chain']!r} (known: {known})")
-    return chunk
+    return read_chunk(key, orjson.loads(value), {c.name for c in settings.chains})
 
 
 @app.agent(monitor_chunks_topic)

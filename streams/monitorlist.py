@@ -14,10 +14,12 @@ removal rewrites without reading them back. Its planners return the chunk record
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
+from schemas.monitor import MonitorChunk
 from streams.addrmap import VALUE, AddressMap, Keys, address_of, keys_of
 from streams.watchlist import WATCH_CHUNK, monitor_digest
 
@@ -38,6 +40,22 @@ def split_chunk_key(key: bytes | str) -> tuple[str, int] | None:
     text = key.decode(errors="replace") if isinstance(key, bytes) else key
     m = CHUNK_KEY.match(text)
     return (m.group(1), int(m.group(2))) if m else None
+
+
+def read_chunk(key: bytes | str, data: object, chains: Collection[str]) -> dict[str, Any]:
+    """A monitors.addresses value (parsed JSON) as the workers take it: valid fields, under
+    the key of its own monitor and number, on one of `chains`. Raises ValueError saying why
+    not (the agent logs it and skips the record; the view skips it too)."""
+    where = split_chunk_key(key)
+    if where is None:
+        raise ValueError("the key is not <monitor id>:<chunk number>")
+    chunk = MonitorChunk.model_validate(data).model_dump(mode="json")
+    if (chunk["monitor_id"], chunk["chunk"]) != where:
+        raise ValueError(f"record key {key!r} is not the chunk's monitor_id:chunk")
+    if chunk["chain"] not in chains:
+        known = ", ".join(sorted(chains))
+        raise ValueError(f"unknown chain {chunk['chain']!r} (known: {known})")
+    return chunk
 
 
 def chunk_record(monitor_id: str, n: int, chain: str, addresses: list[str]) -> dict[str, Any]:
@@ -71,12 +89,11 @@ def label_monitor(label: str) -> str:
 
 class ChunkedList:
     """One monitor's chunks: address → chunk number + 1 (24 bytes an address), each chunk's
-    chain and the size it was published with."""
+    size and version."""
 
     def __init__(self) -> None:
         self._where = AddressMap()
         self.sizes: dict[int, int] = {}
-        self.chains: dict[int, str] = {}
         self.versions: dict[int, str] = {}  # chunk n → the version this copy holds
 
     def version(self, n: int) -> str:
@@ -87,19 +104,18 @@ class ChunkedList:
         """Distinct addresses over all chunks."""
         return len(self._where)
 
-    def put(self, n: int, chain: str, addresses: list[str] | None, version: str = NO_CHUNK) -> None:
+    def put(self, n: int, addresses: list[str] | None, version: str = NO_CHUNK) -> None:
         """Chunk n as the topic now holds it (None: deleted), and its version."""
         if n in self.sizes:
             old = self.chunk_keys(n)
             self._where.put_many(old, np.zeros(len(old), dtype=VALUE))
-            del self.sizes[n], self.chains[n]
+            del self.sizes[n]
             self.versions.pop(n, None)
         if addresses is None:
             return
         keys = keys_of(addresses)
         self._where.put_many(keys, np.full(len(keys), n + 1, dtype=VALUE))
         self.sizes[n] = len(np.unique(keys))
-        self.chains[n] = chain
         self.versions[n] = version
 
     def chunk_keys(self, n: int) -> Keys:

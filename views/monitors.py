@@ -12,12 +12,15 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from core.settings import Settings
-from schemas.monitor import MonitorChunk
 from streams.addrmap import pack, unpack
-from streams.monitorlist import ChunkedList, chunk_version, split_chunk_key, stored_chunk
+from streams.monitorlist import (
+    ChunkedList,
+    chunk_version,
+    read_chunk,
+    split_chunk_key,
+    stored_chunk,
+)
 from views.topicfold import UNREADABLE, TopicFold, parsed
 
 
@@ -132,21 +135,19 @@ class MonitorsView(TopicFold):
         if data is None:
             chunks = self.lists.get(mid)
             if chunks is not None:
-                chunks.put(n, "", None)
+                chunks.put(n, None)
                 if not chunks.sizes:
                     del self.lists[mid]
             return
         try:
-            chunk = MonitorChunk.model_validate(data)
-        except ValidationError:
-            return
-        if (chunk.monitor_id, chunk.chunk) != where or self.settings.chain(chunk.chain) is None:
+            chunk = read_chunk(key, data, {c.name for c in self.settings.chains})
+        except ValueError:
             return
         # Applied whatever its `base`: the topic's last record of a key is always a version
         # the worker accepted (it puts the kept version back after refusing one), and after
         # compaction the versions a base named may be gone.
-        version = chunk_version(stored_chunk(chunk.model_dump(mode="json")))
-        self.lists.setdefault(mid, ChunkedList()).put(n, chunk.chain, chunk.addresses, version)
+        version = chunk_version(stored_chunk(chunk))
+        self.lists.setdefault(mid, ChunkedList()).put(n, chunk["addresses"], version)
 
     async def wait_applied(self, monitor_id: str, digest: str | None, timeout_s: float) -> bool:
         """Wait until the worker has put this version's watch updates in place."""

@@ -4,6 +4,7 @@ PATCH list edits, and what a chunk record makes the worker publish."""
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from streams.monitorlist import (
     chunk_version,
     edit_list,
     label_monitor,
+    read_chunk,
     split_chunk_key,
     stored_chunk,
 )
@@ -24,10 +26,10 @@ from streams.monitorplan import plan_chunk
 POOL = [f"0x{i:040x}" for i in range(1, 40)] + [f"0x{'ab' * 19}{i:02x}" for i in range(20)]
 
 
-def apply(lst: ChunkedList, plan: Chunks, chain: str = "local") -> None:
+def apply(lst: ChunkedList, plan: Chunks) -> None:
     """What the topic does with a plan: each chunk replaced or deleted."""
     for n, a in plan.items():
-        lst.put(n, chain, a)
+        lst.put(n, a)
 
 
 def whole(lst: ChunkedList) -> list[str]:
@@ -116,9 +118,9 @@ def test_a_removal_rewrites_only_the_chunks_that_hold_it() -> None:
 
 def test_a_chunk_that_names_an_address_twice_or_badly_is_read_as_the_worker_reads_it() -> None:
     lst = ChunkedList()
-    lst.put(0, "local", [POOL[0], POOL[0].upper().replace("0X", "0x"), "nope", POOL[1]])
+    lst.put(0, [POOL[0], POOL[0].upper().replace("0X", "0x"), "nope", POOL[1]])
     assert lst.sizes == {0: 2} and whole(lst) == sorted(POOL[:2])
-    lst.put(0, "local", None)
+    lst.put(0, None)
     assert len(lst) == 0 and lst.sizes == {}
 
 
@@ -213,3 +215,22 @@ def test_the_view_remembers_each_writes_outcome() -> None:
     assert view.outcomes[("mon_x:0", chunk_version(rec))] is True
     assert view.outcomes[("mon_x:0", "ab" * 32)] is False
     assert view.applied["mon_x:0"] == chunk_version(rec)
+
+
+def test_a_chunk_record_is_refused_with_the_reason_for_each_kind_of_bad_input() -> None:
+    good = {"monitor_id": "mon_x", "chunk": 3, "chain": "local", "addresses": POOL[:2]}
+    assert read_chunk(b"mon_x:3", good, {"local"}) == {**good, "base": None}
+    bad: list[tuple[bytes, object, str]] = [
+        (b"mon_x", good, "key"),
+        (b"mon_x:4", good, "monitor_id:chunk"),
+        (b"mon_y:3", good, "monitor_id:chunk"),
+        (b"mon_x:3", {**good, "chain": "mars"}, "unknown chain"),
+        (b"mon_x:3", {**good, "addresses": ["0x12"]}, "address"),
+        (b"mon_x:3", {**good, "addresses": POOL[:1] * 25_001}, "25000"),
+        (b"mon_x:3", {**good, "base": "stale"}, "base"),
+        (b"mon_x:3", {**good, "extra": 1}, "extra"),
+        (b"mon_x:3", ["not", "an", "object"], "dict"),
+    ]
+    for key, data, why in bad:
+        with pytest.raises(ValueError, match=why):
+            read_chunk(key, data, {"local"})
