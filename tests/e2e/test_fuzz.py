@@ -14,7 +14,6 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from schemathesis.generation.case import Case
 
 from dev.devstack import DevConfig, DevStack, healthz
@@ -105,31 +104,33 @@ def test_fuzz_the_api_from_its_openapi_document(fuzz_stack: DevStack) -> None:
     schema = schemathesis.openapi.from_dict(doc)
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 20, [op.label for op in operations]
-    strategies = [op.as_strategy() for op in operations]
     statuses: Counter[int] = Counter()
     seen: Counter[str] = Counter()
     session = requests.Session()
+    # Each route its share in turn, not a drawn route per request: hypothesis's integers
+    # favour the ends of a range, and a drawn route went unvisited in 1,000 requests.
+    share = REQUESTS // len(operations)
+    for op in operations:
 
-    @settings(
-        max_examples=REQUESTS,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.data())
-    def one(data: st.DataObject) -> None:
-        i = data.draw(st.integers(0, len(strategies) - 1))
-        case: Any = data.draw(strategies[i])
-        resp = send(session, fuzz_stack, case)
-        statuses[resp.status_code] += 1
-        seen[operations[i].label] += 1
-        check_answer(resp, case)
-        if resp.status_code == 201 and resp.request.path_url == "/v1/keys":
-            MINTED.append(resp.json()["secret"])
+        @settings(
+            max_examples=share,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(op.as_strategy())
+        def one(case: Any) -> None:
+            resp = send(session, fuzz_stack, case)
+            statuses[resp.status_code] += 1
+            seen[case.operation.label] += 1
+            check_answer(resp, case)
+            if resp.status_code == 201 and resp.request.path_url == "/v1/keys":
+                MINTED.append(resp.json()["secret"])
 
-    one()
-    assert sum(statuses.values()) >= REQUESTS - 100, statuses
+        one()
+    # Routes without parameters have one request to make; the others make their share.
+    assert sum(statuses.values()) >= REQUESTS * 3 // 4, statuses
     assert len(seen) == len(operations), set(op.label for op in operations) - set(seen)
     assert statuses[401] == 0, statuses  # every request was signed right
     assert fuzz_stack.worker is not None and fuzz_stack.worker.poll() is None, "worker died"

@@ -454,9 +454,12 @@ def test_rolling_restart_with_stores_ahead_and_a_stalled_recovery_loses_nothing(
         txs = pump.stop()
     assert not pump.errors
 
-    # Readiness: 503 with the recovery named while it stalled, then 200.
+    # Readiness: 503 while it recovered, then 200. The stall itself is proved by the watch's
+    # counter and its warning: the readiness reason that names it lasts only from the stall's
+    # detection to the restarted recovery's end (often under a sample's 0.3 s); the reason's
+    # wording is the unit tests' (tests/unit/test_readiness.py).
     reasons = [r for s, body in seen if s == 503 and body for r in body["reasons"]]
-    assert any(r.startswith("recovery stalled") for r in reasons), reasons
+    assert reasons, seen
     url = group.url(first)
     assert metric(url, "blockhook_recovery_stalls_total") >= 1
     # Every store that was ahead and assigned again was dropped and rebuilt, with a warning
@@ -470,6 +473,8 @@ def test_rolling_restart_with_stores_ahead_and_a_stalled_recovery_loses_nothing(
         store = f"{table}-{partition}.db"
         assert (tables / store / "IDENTITY").read_text() != identities[store], store
     assert "ConsistencyError" not in log
+    assert "table recovery made no progress" in log, "the stall watch did not notice the stall"
+    assert "starting it again" in log
 
     for wid in withdrawals:
         assert custody.until(wid, "confirmed")["status"] == "confirmed"
