@@ -21,6 +21,7 @@ from faust_app import app, publisher, settings
 from faust_app.topics import blocks_topic
 from streams.fanout import Packer, records_for
 from streams.watchfilter import WatchFilter
+from transport.kafkaread import read_to_end
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,9 @@ async def bootstrap_filter(s: Settings, watched: WatchFilter) -> None:
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        while True:  # until a fetch comes back empty (high watermarks are unreliable on Tansu)
-            batch = await consumer.getmany(timeout_ms=300, max_records=50_000)
-            if not batch:
-                break
-            for records in batch.values():
-                for r in records:
-                    add_from_record(watched, r.value)
+        await read_to_end(
+            consumer, tps, lambda r: add_from_record(watched, r.value), what="decode filter"
+        )
     finally:
         await consumer.stop()
     logger.info("decode filter: %d watched addresses", len(watched))

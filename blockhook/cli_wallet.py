@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from chain.hd import MAX_INDEX, XpubError, derive_range, parse_account_xpub
 from core.errors import ConfigError
 from core.settings import CONFIG_ENV, Settings
+from transport.kafkaread import StartEnds
 
 CHUNK = 5000
 
@@ -43,16 +44,12 @@ async def wallet_xpub(s: Settings, wallet_id: str, timeout_s: float = 30.0) -> t
         ]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = StartEnds(tps)
         found: dict[str, object] | None = None
         deadline = time.monotonic() + timeout_s
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-        while await behind():
+        while not await ends.reached(consumer):
             if time.monotonic() > deadline:
-                break
+                raise ConfigError(f"{topic} not read to its end within {timeout_s:g} s")
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for r in records:

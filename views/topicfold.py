@@ -16,6 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core.settings import Settings
+from transport.kafkaread import StartEnds
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,9 @@ def parsed(value: bytes | None) -> Any:
 
 class TopicFold:
     """Follows `TOPICS` (names without the prefix) from their beginning; `apply` folds each
-    record. `caught_up` is set after the first empty fetch, or once the fold has reached the
-    end offsets the topics had when it started: on a busy topic (every API request writes a
-    claim) a fetch may never come back empty, and the embedded broker's high watermark can be
-    a batch short, so either sign will do."""
+    record. `caught_up` is set once the fold has read every partition up to where it ended
+    when the fold started (transport.kafkaread.StartEnds): not on an empty fetch, which a busy
+    broker answers before the first records come, and not on a topic that is never idle."""
 
     TOPICS: tuple[str, ...] = ()
     # A fold nobody waits on for long can poll less often: None takes the worker's setting.
@@ -52,7 +52,7 @@ class TopicFold:
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._empty_fetches = 0
-        self._ends: dict[TopicPartition, int] = {}
+        self._ends = StartEnds(())
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None, ts_ms: int) -> None:
         """Fold one record of `topic` (the full name, with the prefix)."""
@@ -93,7 +93,7 @@ class TopicFold:
                 ]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
-                self._ends = await consumer.end_offsets(tps)
+                self._ends = StartEnds(tps)
                 return consumer
             except Exception as exc:  # the broker may still be starting
                 logger.warning("%s: cannot start (%s); retrying", type(self).__name__, exc)
@@ -114,18 +114,10 @@ class TopicFold:
                     self.apply(tp.topic, r.key, r.value, int(r.timestamp or 0))
             if not batch:
                 self._empty_fetches += 1
-                self.caught_up.set()
-            elif not self.caught_up.is_set() and await self._at_start_ends(consumer):
+            if not self.caught_up.is_set() and await self._ends.reached(consumer):
                 self.caught_up.set()
             async with self._changed:
                 self._changed.notify_all()
-
-    async def _at_start_ends(self, consumer: AIOKafkaConsumer) -> bool:
-        """Whether every partition is at least where its end was when the fold started."""
-        for tp, end in self._ends.items():
-            if await consumer.position(tp) < end:
-                return False
-        return True
 
     async def sync(self, timeout_s: float) -> bool:
         """Wait until the fold holds everything on the topics when this was called (a fetch
