@@ -93,6 +93,12 @@ class ChunkedList:
 
     def __init__(self) -> None:
         self._where = AddressMap()
+        # Addresses in more than one chunk, with every chunk that holds them (`_where` names
+        # one of them). Rare: the view folds a refused write before the kept version comes
+        # back, while the refused request's addresses already sit in another chunk (chunks
+        # are read from different partitions, in no set order), or a hand-published list
+        # repeats an address.
+        self._also: dict[bytes, set[int]] = {}
         self.sizes: dict[int, int] = {}
         self.versions: dict[int, str] = {}  # chunk n → the version this copy holds
 
@@ -107,21 +113,45 @@ class ChunkedList:
     def put(self, n: int, addresses: list[str] | None, version: str = NO_CHUNK) -> None:
         """Chunk n as the topic now holds it (None: deleted), and its version."""
         if n in self.sizes:
-            old = self.chunk_keys(n)
-            self._where.put_many(old, np.zeros(len(old), dtype=VALUE))
+            self._drop(n)
             del self.sizes[n]
             self.versions.pop(n, None)
         if addresses is None:
             return
-        keys = keys_of(addresses)
-        self._where.put_many(keys, np.full(len(keys), n + 1, dtype=VALUE))
-        self.sizes[n] = len(np.unique(keys))
+        keys = np.unique(keys_of(addresses))
+        present = self._where.get_many(keys)
+        for k, v in zip(keys[present != 0], present[present != 0], strict=True):
+            self._also.setdefault(bytes(k), {int(v) - 1}).add(n)
+        fresh = keys[present == 0]
+        self._where.put_many(fresh, np.full(len(fresh), n + 1, dtype=VALUE))
+        self.sizes[n] = len(keys)
         self.versions[n] = version
+
+    def _drop(self, n: int) -> None:
+        """Chunk n's addresses out of the index; one another chunk also holds moves there."""
+        keys, values = self._where.items()
+        mine = keys[values == n + 1]
+        after = np.zeros(len(mine), dtype=VALUE)
+        if self._also:
+            for i, k in enumerate(mine):
+                held = self._also.get(bytes(k))
+                if held is not None:
+                    held.discard(n)
+                    after[i] = min(held) + 1
+            for k, held in list(self._also.items()):
+                held.discard(n)
+                if len(held) < 2:
+                    del self._also[k]
+        self._where.put_many(mine, after)
 
     def chunk_keys(self, n: int) -> Keys:
         """The keys of chunk n (sorted)."""
         keys, values = self._where.items()
         found: Keys = keys[values == n + 1]
+        if self._also:
+            more = [k for k, held in self._also.items() if n in held]
+            if more:
+                found = np.unique(np.concatenate([found, np.array(more, dtype=found.dtype)]))
         return found
 
     def contains(self, addresses: list[str]) -> list[bool]:
@@ -147,6 +177,9 @@ class ChunkedList:
         for part_k, part_v in zip(np.split(keys, bounds), np.split(values, bounds), strict=True):
             if len(part_v):
                 out[int(part_v[0]) - 1] = [address_of(bytes(k)) for k in part_k]
+        if self._also:  # the other chunks of an address in several
+            for n in {c for held in self._also.values() for c in held}:
+                out[n] = [address_of(bytes(k)) for k in self.chunk_keys(n)]
         return out
 
     def plan_add(self, addresses: list[str], fill: bool = True, gap: int = 0) -> Chunks:
@@ -172,15 +205,15 @@ class ChunkedList:
     def plan_remove(self, addresses: list[str]) -> Chunks:
         """Chunks to publish so that these addresses leave the list: each chunk that holds
         one, rewritten without them (an emptied chunk stays, empty: a deletion could not be
-        made conditional on the version it deletes). This copy knows one
-        chunk per address (the last written): an address that a hand-published list put in
-        two chunks must be taken out of the other by hand."""
+        made conditional on the version it deletes); an address in several chunks leaves
+        each of them."""
         gone = keys_of(addresses)
         if not len(gone):
             return {}
         hit = self._where.get_many(gone)
         touched = {int(v) - 1 for v in hit if v}
         drop = set(gone.tolist())
+        touched |= {c for k in drop & self._also.keys() for c in self._also[k]}
         out: Chunks = {}
         for n in sorted(touched):
             left = [address_of(bytes(k)) for k in self.chunk_keys(n) if bytes(k) not in drop]
