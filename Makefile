@@ -34,7 +34,10 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider
+	# Unit tests on every core (pure logic, CPU-bound); then the end-to-end tests one at a
+	# time (they share stacks, and their processes need the cores to themselves).
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 lint: setup
 	$(BIN)/ruff check .
