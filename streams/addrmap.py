@@ -144,6 +144,14 @@ class AddressMap:
         self._write(new, np.ones(len(new), dtype=VALUE), np.zeros(len(new), dtype=VALUE))
         return len(new)
 
+    def add_absent(self, keys: Keys, value: int) -> Values:
+        """Give `value` to those of these sorted unique keys that are absent; the value each
+        key had before (0 where absent). One lookup for both."""
+        old = self.get_many(keys)
+        new = keys[old == 0]
+        self._write(new, np.full(len(new), value, dtype=VALUE), np.zeros(len(new), dtype=VALUE))
+        return old
+
     def _write(self, keys: Keys, values: Values, old: Values) -> None:
         """Write sorted unique keys whose present values are `old` (one lookup per change)."""
         if not len(keys):

@@ -119,11 +119,9 @@ class ChunkedList:
         if addresses is None:
             return
         keys = np.unique(keys_of(addresses))
-        present = self._where.get_many(keys)
+        present = self._where.add_absent(keys, n + 1)
         for k, v in zip(keys[present != 0], present[present != 0], strict=True):
             self._also.setdefault(bytes(k), {int(v) - 1}).add(n)
-        fresh = keys[present == 0]
-        self._where.put_many(fresh, np.full(len(fresh), n + 1, dtype=VALUE))
         self.sizes[n] = len(keys)
         self.versions[n] = version
 

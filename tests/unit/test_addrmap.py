@@ -127,6 +127,28 @@ def test_bloom_rebuilds_as_it_grows_and_stays_selective() -> None:
         assert junk not in seen
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(st.binary(min_size=20, max_size=20), max_size=8), st.integers(1, 5)),
+        max_size=12,
+    )
+)
+def test_add_absent_gives_the_value_to_the_absent_keys_only(
+    ops: list[tuple[list[bytes], int]],
+) -> None:
+    m, model = AddressMap(min_delta=4), {}
+    for raw, value in ops:
+        keys = np.unique(np.array(raw, dtype=KEY))
+        old = m.add_absent(keys, value)
+        assert [int(v) for v in old] == [model.get(bytes(k), 0) for k in keys]
+        for k in keys:
+            model.setdefault(bytes(k), value)
+    keys, values = m.items()
+    assert {bytes(k): int(v) for k, v in zip(keys, values, strict=True)} == model
+    assert len(m) == len(model)
+
+
 def test_keys_of_leaves_out_what_is_not_an_address() -> None:
     good = "0x" + "ab" * 20
     assert keys_of([good, good.upper().replace("0X", "0x")]).tolist() == [key_of(good)] * 2
