@@ -78,6 +78,8 @@ async def bootstrap_filter(s: Settings, watched: WatchFilter) -> None:
         group_id=None,
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
+        # Decode waits for this read: a partition at its end answers after this wait.
+        fetch_max_wait_ms=20,
     )
     await consumer.start()
     try:

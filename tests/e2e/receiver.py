@@ -68,8 +68,11 @@ class Receiver:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
+        """Stop serving and close the socket: a delivery to it is refused at once, as to an
+        endpoint gone (not left hanging in the listen queue)."""
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
 
     def events(self, path: str | None = None) -> list[dict[str, Any]]:
         return [r.event for r in list(self.received) if path is None or r.path == path]
