@@ -38,6 +38,7 @@ class StartEnds:
         return True
 
     def unanswered(self) -> int:
+        """How many partitions have had no fetch answer yet."""
         return len(self.tps) - len(self.ends)
 
 
