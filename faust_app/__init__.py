@@ -8,7 +8,7 @@ from __future__ import annotations
 import faust
 
 from core.settings import Settings, load_settings
-from faust_app.internals import set_fetch_max_wait, start_tables_without_pause
+from faust_app.internals import set_fetch_max_wait
 from faust_app.publisher import FaustPublisher
 from faust_app.recovery import install as install_recovery
 from streams.partition import partitioner
@@ -23,7 +23,6 @@ settings: Settings = load_settings()
 PIPELINE_FETCH_MAX_WAIT_MS = 20
 
 set_fetch_max_wait(min(settings.fetch_max_wait_ms, PIPELINE_FETCH_MAX_WAIT_MS))
-start_tables_without_pause()
 install_recovery(settings)
 
 

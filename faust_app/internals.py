@@ -36,23 +36,6 @@ def set_fetch_max_wait(ms: int) -> None:
     setattr(cls, "_create_worker_consumer", create)  # noqa: B010
 
 
-def start_tables_without_pause() -> None:
-    """Start the table manager without its fixed one-second sleep.
-
-    `TableManager.on_start` sleeps 1 s before it finalizes the tables, so that tables
-    declared late can still join; the worker declares every table at import, before it
-    starts, so the sleep is a second added to every start and every fail-over. The rest of
-    on_start (`_update_channels`, then starting recovery) is kept as it is."""
-    from faust.tables.manager import TableManager
-
-    async def on_start(self: Any) -> None:
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
-
-    setattr(TableManager, "on_start", on_start)  # noqa: B010
-
-
 def aiokafka_producer(app: Any) -> Any:
     """The aiokafka producer under Faust's (`Producer._ensure_producer`), for record
     batches: Faust's own send costs several times the producer's work per message."""

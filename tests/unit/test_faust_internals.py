@@ -88,27 +88,3 @@ def test_the_consumer_internals_health_reads_are_there() -> None:
     assert "self._read_offset" in inspect.getsource(Consumer.__init__)
     assert "self.member_id" in inspect.getsource(GroupCoordinator.__init__)
     assert callable(AIOKafkaConsumer.highwater)
-
-
-def test_the_table_manager_start_is_its_one_second_sleep_then_what_the_patch_keeps() -> None:
-    """The patched start must do what Faust's did, minus the sleep: read Faust's own."""
-    import ast
-    import textwrap
-
-    import faust.tables.manager as manager_module
-
-    from faust_app import app  # noqa: F401  (importing it applies the patch)
-
-    source = inspect.getsource(manager_module)
-    tree = ast.parse(source)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TableManager")
-    original = next(
-        n for n in cls.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "on_start"
-    )
-    body = textwrap.dedent(ast.unparse(original))
-    assert "await self.sleep(1.0)" in body
-    rest = body.replace("await self.sleep(1.0)\n", "")
-    assert "await self._update_channels()" in rest and "await self.recovery.start()" in rest
-    assert manager_module.TableManager.on_start.__qualname__.startswith(
-        "start_tables_without_pause"
-    )
