@@ -47,6 +47,15 @@ class Group:
         root = self.stack.cfg.root / "logs"
         return root / "worker.log" if name == "a" else root / f"worker-{name}.log"
 
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        """The last warnings and errors of a worker's log (for a failed test's report)."""
+        try:
+            text = self.log(name).read_text(errors="replace").splitlines()
+        except OSError as exc:
+            return f"no log: {exc}"
+        picked = [t for t in text if any(w in t for w in ("WARNING", "ERROR", "CRITICAL"))]
+        return "\n".join(picked[-lines:])
+
     def start(self, name: str, env: dict[str, str] | None = None) -> None:
         """Start a worker (not waiting for it)."""
         if name == "a":

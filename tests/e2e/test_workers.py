@@ -38,6 +38,7 @@ from tests.e2e.traffic import (
     confirmed_once_each,
     events_on_topic,
     metric,
+    trace_txs,
     wait_until,
 )
 from transport.apiclient import ApiClient
@@ -331,9 +332,16 @@ def settle(group: Group, hooks: Receiver, addresses: list[str], txs: list[str]) 
     on the events topic."""
     rpc = group.stack.cfg.rpc_url
     ct.mine(rpc, 3)
-    evs = hooks.wait_for(lambda evs: not confirmed_once_each(evs, txs), timeout_s=120)
-    assert confirmed_once_each(evs, txs) == []
     bootstrap = f"127.0.0.1:{group.stack.cfg.broker_port}"
+    try:
+        evs = hooks.wait_for(lambda evs: not confirmed_once_each(evs, txs), timeout_s=120)
+    except AssertionError:
+        missing = [p.split()[0] for p in confirmed_once_each(hooks.events(), txs)]
+        print("\n" + trace_txs(bootstrap, missing))
+        for n in NAMES:
+            print(f"--- worker {n}: {group.log_tail(n)}")
+        raise
+    assert confirmed_once_each(evs, txs) == []
     on_topic = wait_until(
         lambda: (
             (e := events_on_topic(bootstrap, "blockhook.events", addresses))

@@ -149,3 +149,61 @@ def metric(url: str, name: str, **labels: str) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += s.value
     return total
+
+
+def trace_txs(bootstrap: str, txs: Iterable[str]) -> str:
+    """Where each of `txs` shows on every topic (partition@offset, with the event types on the
+    events topic), and every group's committed offsets: what a failed fail-over test prints,
+    so that a lost transfer says which hop it did not pass."""
+    return asyncio.run(_trace(bootstrap, [t.lower() for t in txs]))
+
+
+async def _trace(bootstrap: str, txs: list[str]) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    found: dict[str, list[str]] = defaultdict(list)
+    ends: list[str] = []
+    try:
+        topics = sorted(t for t in await consumer.topics() if not t.startswith("__"))
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        empty = 0
+        while empty < 2:
+            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+            empty = 0 if batch else empty + 1
+            for tp, records in batch.items():
+                for r in records:
+                    value = (r.value or b"").decode(errors="replace").lower()
+                    for t in txs:
+                        if t in value:
+                            what = ""
+                            if "events" in tp.topic:
+                                what = ":" + str(orjson.loads(r.value or b"{}").get("type"))
+                            found[t].append(f"{tp.topic}[{tp.partition}]@{r.offset}{what}")
+        for tp in parts:
+            ends.append(f"{tp.topic}[{tp.partition}] end {await consumer.position(tp)}")
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    committed: list[str] = []
+    try:
+        for group, *_ in await admin.list_consumer_groups():
+            offsets = await admin.list_consumer_group_offsets(group)
+            for tp, meta in sorted(offsets.items()):
+                committed.append(f"{group} {tp.topic}[{tp.partition}] committed {meta.offset}")
+    except Exception as exc:  # a diagnostic: say what it could not read
+        committed.append(f"committed offsets not read: {exc!r}")
+    finally:
+        await admin.close()
+    lines = [f"{t}: {' '.join(found.get(t, [])) or 'on no topic'}" for t in txs]
+    return "\n".join(lines + ends + committed)
