@@ -17,6 +17,7 @@ import orjson
 
 from core.publish import Message
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_batches
 from faust_app.topics import audit_requests_topic
 from streams.auditchain import Head, chain, entry_from
 from views.audit import AuditView
@@ -43,7 +44,7 @@ async def chain_audit(stream: Any) -> None:
     head: Head | None = None
     next_offset = -1
     chained: set[str] = set()
-    async for events in stream.take_events(500, within=BATCH_WITHIN_S):
+    async for events in acked_batches(stream, 500, BATCH_WITHIN_S):
         first = events[0].message.offset
         if head is None or first != next_offset or audit_view.head().seq > head.seq:
             head = await _synced_head()

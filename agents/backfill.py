@@ -14,6 +14,7 @@ from core import metrics
 from core.errors import RpcError
 from core.publish import Message
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_events
 from faust_app.topics import backfill_topic
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ async def _publish(messages: list[tuple[bytes, bytes]]) -> None:
 @app.agent(backfill_topic)
 async def run_backfills(stream: Any) -> None:
     """One request at a time per chain; retried until done (blocks are replay-safe)."""
-    async for value in stream:
+    async for event in acked_events(stream):
+        value = event.value
         try:
             req = orjson.loads(value)
             chain = settings.chain(str(req["chain"]))

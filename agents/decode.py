@@ -18,6 +18,7 @@ from core import metrics
 from core.publish import Message
 from core.settings import Settings
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_batches
 from faust_app.topics import blocks_topic
 from streams.fanout import Packer, records_for
 from streams.watchfilter import WatchFilter
@@ -152,8 +153,11 @@ async def _forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
 @app.agent(blocks_topic)
 async def decode(stream: Any) -> None:
     """blocks → transfers, a batch of blocks at a time: one message per transfers partition
-    and batch, handed to the producer (flushed before the blocks' offsets are committed)."""
+    and batch, handed to the producer (flushed before the blocks' offsets are committed).
+    A batch is acknowledged only after it is handed over (faust_app/acks.py)."""
     partitions = settings.partitions
-    async for values in stream.take(settings.decode_batch_blocks, within=BATCH_WITHIN_S):
+    size = settings.decode_batch_blocks
+    async for events in acked_batches(stream, size, BATCH_WITHIN_S):
         await freshness.ensure(settings, watch_filter)
+        values = [e.value for e in events]
         await publisher.publish_buffered(decode_batch(values, partitions, watch_filter))

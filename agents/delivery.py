@@ -18,6 +18,7 @@ from agents.deliverer import Deliverer
 from agents.mainpath import MainPath
 from agents.retrytier import Tier
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_batches
 from faust_app.topics import deliveries_topic, retry_tier_topics, retry_topic
 from streams.deliveryjob import parse_jobs
 from transport.webhooks import WebhookSender
@@ -87,6 +88,7 @@ for _t, _topic in retry_tier_topics.items():
 @app.agent(retry_topic)
 async def legacy_retry(stream: Any) -> None:
     """Jobs left on the single retry topic of earlier versions go on to the tiers."""
-    async for values in stream.take(settings.delivery.batch, within=0.2):
+    async for events in acked_batches(stream, settings.delivery.batch, 0.2):
         now = time.time()
-        await publisher.publish([deliverer().requeue(job, now) for job in parse_jobs(values)])
+        jobs = parse_jobs([e.value for e in events])
+        await publisher.publish([deliverer().requeue(job, now) for job in jobs])

@@ -12,6 +12,7 @@ import orjson
 from core import metrics
 from core.publish import Message
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_events
 from faust_app.tables import (
     apply,
     monitor_cfg_table,
@@ -291,7 +292,7 @@ async def track(stream: Any) -> None:
     """Fold each partition's messages into its tables; emit events before saving state.
 
     A message is one record (watch, cfg, owner) or a list of them (a batch of blocks)."""
-    async for event in stream.events():
+    async for event in acked_events(stream):
         try:
             msg = orjson.loads(event.value)
         except orjson.JSONDecodeError as exc:

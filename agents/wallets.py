@@ -31,6 +31,7 @@ from chain.hd import (
 from core import metrics
 from core.publish import Message
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_events
 from faust_app.tables import apply, wallet_alloc_table
 from faust_app.topics import wallet_requests_topic
 from streams.allocation import plan_allocation
@@ -119,7 +120,7 @@ async def watch_treasury(req: dict[str, Any], deriver: Deriver) -> None:
 @app.agent(wallet_requests_topic)
 async def allocate(stream: Any) -> None:
     """Assign indices in request order; publish the watch (owner) then the assignment."""
-    async for event in stream.events():
+    async for event in acked_events(stream):
         try:
             req = parse_request(event.value)
             deriver = _deriver(req["wallet_id"], req["xpub"])

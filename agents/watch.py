@@ -13,6 +13,7 @@ import orjson
 
 from core import metrics
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_events
 from faust_app.tables import apply, monitor_chunks_table, monitors_table
 from faust_app.topics import monitor_chunks_topic, monitors_topic
 from schemas.monitor import finalize_monitor
@@ -39,7 +40,7 @@ def parse_monitor(key: bytes | None, value: bytes | None) -> dict[str, Any] | No
 @app.agent(monitors_topic)
 async def apply_monitors(stream: Any) -> None:
     """Send watch updates for what changed, then keep the monitors table."""
-    async for event in stream.events():
+    async for event in acked_events(stream):
         key: bytes | None = event.key
         if not key:
             logger.error("monitor record without a key skipped")
@@ -69,7 +70,7 @@ def parse_chunk(key: bytes, value: bytes | None) -> dict[str, Any] | None:
 @app.agent(monitor_chunks_topic)
 async def apply_monitor_chunks(stream: Any) -> None:
     """Send watch updates for what changed in a chunk of a list, then keep its table copy."""
-    async for event in stream.events():
+    async for event in acked_events(stream):
         key: bytes | None = event.key
         try:
             if not key:

@@ -16,6 +16,7 @@ from agents import wdsend
 from agents import wdstore as store
 from core.publish import Message
 from faust_app import app, publisher, settings
+from faust_app.acks import acked_events
 from faust_app.topics import withdrawal_commands_topic
 from streams import withdrawalplan as wp
 from streams.match import partition_for
@@ -103,7 +104,7 @@ async def handle(p: int, cmd: dict[str, Any]) -> None:
 @app.agent(withdrawal_commands_topic)
 async def withdrawals(stream: Any) -> None:
     """Each partition's commands, one at a time, in order."""
-    async for event in stream.events():
+    async for event in acked_events(stream):
         p = event.message.partition
         cmd: Any = None
         try:
