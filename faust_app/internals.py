@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,45 @@ def set_fetch_max_wait(ms: int) -> None:
 
     setattr(cls, "_blockhook_original_create", original)  # noqa: B010
     setattr(cls, "_create_worker_consumer", create)  # noqa: B010
+
+
+def patch_commit_floor() -> None:
+    """Never commit past a message still being processed (faust-streaming issue #606).
+
+    `Consumer._new_offset` commits the first run of acknowledged offsets, and lets one missing
+    offset at the head of that run pass as a compacted-away gap: a message at the committed
+    offset that is still in flight, with later ones acknowledged, is committed past and lost
+    if the worker stops before it finishes. The patch holds back every acknowledged offset at
+    or past the lowest one still in flight (tracked by a stream, not acknowledged:
+    `Consumer._unacked_messages`), so the commit stops below it."""
+    from faust.transport.consumer import Consumer
+
+    cls: Any = Consumer
+    original = getattr(cls, "_blockhook_original_new_offset", cls._new_offset)
+
+    def new_offset(self: Any, tp: Any) -> int | None:
+        floor = in_flight_floor(self, tp)
+        acked: list[int] = self._acked[tp]
+        if floor is None or not acked:
+            return cast(int | None, original(self, tp))
+        held = [o for o in acked if o >= floor]
+        acked[:] = [o for o in acked if o < floor]
+        try:
+            offset = cast(int | None, original(self, tp)) if acked else None
+        finally:
+            acked.extend(held)
+        return offset if offset is None or offset <= floor else floor
+
+    setattr(cls, "_blockhook_original_new_offset", original)  # noqa: B010
+    setattr(cls, "_new_offset", new_offset)  # noqa: B010
+
+
+def in_flight_floor(consumer: Any, tp: Any) -> int | None:
+    """The lowest offset of tp that a stream took and did not acknowledge yet."""
+    return min(
+        (m.offset for m in list(consumer._unacked_messages) if m.tp == tp and not m.acked),
+        default=None,
+    )
 
 
 def aiokafka_producer(app: Any) -> Any:
