@@ -107,6 +107,9 @@ def test_one_idempotency_key_on_two_workers_creates_one_monitor(
                     (pair.a, pair.b),
                 )
             )
+        if [a[0] for a in answers] != [201, 201]:
+            for n in ("a", "b"):
+                print(f"--- worker {n}: {pair.group.log_tail(n)}")
         assert [a[0] for a in answers] == [201, 201], answers
         assert answers[0][1] == answers[1][1]
         replays = [a[2].get("idempotent-replayed") for a in answers]
