@@ -189,8 +189,10 @@ async def _trace(bootstrap: str, txs: list[str]) -> str:
                             if "events" in tp.topic:
                                 what = ":" + str(orjson.loads(r.value or b"{}").get("type"))
                             found[t].append(f"{tp.topic}[{tp.partition}]@{r.offset}{what}")
-        for tp in parts:
-            ends.append(f"{tp.topic}[{tp.partition}] end {await consumer.position(tp)}")
+        for tp in parts:  # the pipeline's own topics (not the tables' changelogs)
+            end = await consumer.position(tp)
+            if end and not tp.topic.endswith("-changelog"):
+                ends.append(f"{tp.topic}[{tp.partition}] end {end}")
     finally:
         await consumer.stop()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
