@@ -4,6 +4,7 @@ configs, blocks (with their routed transfers) and reorg markers, in the order th
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Any, cast
 
@@ -208,6 +209,31 @@ async def _emit_withdrawal(p: int, rec: dict[str, Any]) -> None:
     await publisher.publish_buffered(Message("deliveries", None, v, p) for p, v in packed)
 
 
+_unmatched_said: dict[int, float] = {}  # partition → when it was last said
+
+
+def _note_unmatched(
+    p: int, chain: str, number: int, items: list[Match], view: PartitionView
+) -> None:
+    """Decode routes only watched addresses, so a routed transfer no monitor here accepts is
+    a filtered asset, a monitor removed since (decode's filter keeps its addresses until the
+    worker restarts), or an index that disagrees with decode's filter: counted, and said at
+    most once a minute per partition."""
+    metrics.UNMATCHED_ROUTED.inc(len(items))
+    now = time.monotonic()
+    if now - _unmatched_said.get(p, -60.0) < 60.0:
+        return
+    _unmatched_said[p] = now
+    found = sorted({f"{m['address']} ({len(view.monitors(chain, m))} monitors)" for m in items})
+    logger.info(
+        "partition %d block %d: %d routed transfer(s) matched no monitor: %s",
+        p,
+        number,
+        len(items),
+        ", ".join(found[:5]),
+    )
+
+
 def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emit]:
     """Fold one block, backfilled block or reorg marker into the chain's state."""
     view = PartitionView(p)
@@ -230,6 +256,8 @@ def _fold(p: int, kind: str, msg: dict[str, Any], state: ChainState) -> list[Emi
         if c["chain"] == chain and (not only or c["id"] in only)
     ]
     number, block_hash, depth = int(msg["number"]), str(msg["hash"]), int(msg["finality_depth"])
+    if items and not matched and not only:
+        _note_unmatched(p, chain, number, items, view)
     if kind == "backfill":
         return on_backfill(
             state,

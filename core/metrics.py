@@ -90,6 +90,12 @@ BAD_MONITORS = Counter(
     "blockhook_bad_monitors", "invalid monitor records skipped", registry=REGISTRY
 )
 EVENTS = Counter("blockhook_events", "events emitted, by type", ["type"], registry=REGISTRY)
+UNMATCHED_ROUTED = Counter(
+    "blockhook_unmatched_routed_transfers",
+    "routed transfers no monitor of the tracker's partition accepted (filtered assets, "
+    "removed monitors, or a watch index that disagrees with decode's filter)",
+    registry=REGISTRY,
+)
 WALLET_ADDRESSES = Counter(
     "blockhook_wallet_addresses", "addresses assigned to customers", registry=REGISTRY
 )

@@ -159,6 +159,16 @@ def trace_txs(bootstrap: str, txs: Iterable[str]) -> str:
     return asyncio.run(_trace(bootstrap, [t.lower() for t in txs]))
 
 
+def blocks_in(value: bytes | None) -> str:
+    """The block numbers a blocks or transfers message carries, in its order."""
+    try:
+        data = orjson.loads(value or b"null")
+    except orjson.JSONDecodeError:
+        return "?"
+    records = data if isinstance(data, list) else [data]
+    return ",".join(str(r.get("number")) for r in records if isinstance(r, dict))
+
+
 async def _trace(bootstrap: str, txs: list[str]) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -188,6 +198,8 @@ async def _trace(bootstrap: str, txs: list[str]) -> str:
                     what = ""
                     if r.topic.endswith("events"):
                         what = ":" + str(orjson.loads(r.value or b"{}").get("type"))
+                    elif r.topic.endswith(("blocks", "transfers")):
+                        what = ":blocks " + blocks_in(r.value)
                     found[t].append(f"{r.topic}[{r.partition}]@{r.offset}{what}")
 
         try:  # bounded: the test's own time limit must still report what was found
