@@ -90,6 +90,12 @@ BAD_MONITORS = Counter(
     "blockhook_bad_monitors", "invalid monitor records skipped", registry=REGISTRY
 )
 EVENTS = Counter("blockhook_events", "events emitted, by type", ["type"], registry=REGISTRY)
+HELD_COMMITS = Counter(
+    "blockhook_held_commits",
+    "warnings that a partition's commit stayed held below a message taken and not "
+    "acknowledged while later ones were (it is read again at the next rebalance or restart)",
+    registry=REGISTRY,
+)
 UNMATCHED_ROUTED = Counter(
     "blockhook_unmatched_routed_transfers",
     "routed transfers no monitor of the tracker's partition accepted (filtered assets, "

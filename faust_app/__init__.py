@@ -8,6 +8,7 @@ from __future__ import annotations
 import faust
 
 from core.settings import Settings, load_settings
+from faust_app.commits import note_held_commit
 from faust_app.internals import patch_commit_floor, set_fetch_max_wait
 from faust_app.publisher import FaustPublisher
 from faust_app.recovery import install as install_recovery
@@ -17,7 +18,7 @@ settings: Settings = load_settings()
 
 
 set_fetch_max_wait(settings.fetch_max_wait_ms)
-patch_commit_floor()
+patch_commit_floor(on_held=note_held_commit)
 install_recovery(settings)
 
 

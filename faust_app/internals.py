@@ -36,7 +36,7 @@ def set_fetch_max_wait(ms: int) -> None:
     setattr(cls, "_create_worker_consumer", create)  # noqa: B010
 
 
-def patch_commit_floor() -> None:
+def patch_commit_floor(on_held: Callable[[Any, int, int], None] | None = None) -> None:
     """Never commit past a message still being processed (faust-streaming issue #606).
 
     `Consumer._new_offset` commits the first run of acknowledged offsets, and lets one missing
@@ -44,7 +44,9 @@ def patch_commit_floor() -> None:
     offset that is still in flight, with later ones acknowledged, is committed past and lost
     if the worker stops before it finishes. The patch holds back every acknowledged offset at
     or past the lowest one still in flight (tracked by a stream, not acknowledged:
-    `Consumer._unacked_messages`), so the commit stops below it."""
+    `Consumer._unacked_messages`), so the commit stops below it. `on_held(tp, offset,
+    later)` hears of each commit so held while `later` acknowledged offsets wait past it,
+    and `on_held(tp, -1, 0)` when the partition's commit is not held."""
     from faust.transport.consumer import Consumer
 
     cls: Any = Consumer
@@ -54,8 +56,12 @@ def patch_commit_floor() -> None:
         floor = in_flight_floor(self, tp)
         acked: list[int] = self._acked[tp]
         if floor is None or not acked:
+            if on_held is not None:
+                on_held(tp, -1, 0)
             return cast(int | None, original(self, tp))
         held = [o for o in acked if o >= floor]
+        if on_held is not None:
+            on_held(tp, floor if held else -1, len(held))
         acked[:] = [o for o in acked if o < floor]
         try:
             offset = cast(int | None, original(self, tp)) if acked else None
