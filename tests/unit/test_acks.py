@@ -52,7 +52,7 @@ def test_events_are_acknowledged_after_the_body() -> None:
     assert s.acked == [1, 2, 3]
 
 
-def test_an_event_whose_body_raised_is_not_acknowledged() -> None:
+def test_an_event_whose_body_raised_is_not_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
     s = FakeStream([1, 2, 3])
 
     async def run() -> None:
@@ -67,6 +67,7 @@ def test_an_event_whose_body_raised_is_not_acknowledged() -> None:
     with pytest.raises(RuntimeError):
         asyncio.run(run())
     assert s.acked == [1]
+    assert "left unacknowledged" in caplog.text
 
 
 def test_a_cancelled_batch_is_not_acknowledged() -> None:
