@@ -32,8 +32,7 @@ async def acked_events(stream: Any) -> AsyncGenerator[Any, None]:
 async def acked_batches(stream: Any, size: int, within: float) -> AsyncGenerator[list[Any], None]:
     """Batches of up to `size` events (what arrived within `within` seconds), each batch
     acknowledged once the agent asks for the next."""
-    async for events in stream.noack_take(size, within=within):
-        batch = list(events)
+    async for batch in stream.noack_take(size, within=within):  # a fresh list each time
         try:
             yield batch
         except GeneratorExit:

@@ -67,11 +67,21 @@ class Pump:
 
 
 def events_on_topic(bootstrap: str, topic: str, addresses: Iterable[str]) -> list[dict[str, Any]]:
-    """Every event on the events topic (from its beginning) keyed by one of the addresses; read
-    until two fetches in a row bring nothing (the embedded broker's end offsets can be a
-    batch short)."""
+    """Every event on the events topic (from its beginning) keyed by one of the addresses, up
+    to where each partition ended when the read began (transport.kafkaread: not an empty
+    fetch, and not the embedded broker's end offsets, which can be a batch short)."""
     wanted = {a.lower() for a in addresses}
     return asyncio.run(_read(bootstrap, topic, wanted))
+
+
+async def _from_start(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of the topics, assigned to the consumer from its beginning."""
+    parts = [
+        TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    return parts
 
 
 async def _read(bootstrap: str, topic: str, wanted: set[str]) -> list[dict[str, Any]]:
@@ -80,20 +90,14 @@ async def _read(bootstrap: str, topic: str, wanted: set[str]) -> list[dict[str, 
     )
     await consumer.start()
     out: list[dict[str, Any]] = []
+
+    def keep(r: ConsumerRecord[bytes, bytes]) -> None:  # keyed by the watched address
+        if (r.key or b"").decode(errors="replace").lower() in wanted and r.value:
+            out.append(orjson.loads(r.value))
+
     try:
-        parts = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        empty = 0
-        while empty < 2:
-            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
-            empty = 0 if batch else empty + 1
-            for records in batch.values():
-                for r in records:  # keyed by the watched address
-                    if (r.key or b"").decode(errors="replace").lower() in wanted and r.value:
-                        out.append(orjson.loads(r.value))
+        parts = await _from_start(consumer, [topic])
+        await read_to_end(consumer, parts, keep, what=f"reading {topic}")
     finally:
         await consumer.stop()
     return out
@@ -183,13 +187,7 @@ async def _trace(bootstrap: str, txs: list[str]) -> str:
         topics = sorted(
             t for t in await consumer.topics() if t.rsplit(".", 1)[-1] in hops or ".log" in t
         )
-        parts = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+        parts = await _from_start(consumer, topics)
 
         def look(r: ConsumerRecord[bytes, bytes]) -> None:
             value = (r.value or b"").decode(errors="replace").lower()
@@ -206,9 +204,9 @@ async def _trace(bootstrap: str, txs: list[str]) -> str:
             await asyncio.wait_for(read_to_end(consumer, parts, look, what="trace"), 60)
         except TimeoutError:
             ends.append("(the topics were not all read within 60 s)")
-        for tp in parts:  # the pipeline's own topics (not the tables' changelogs)
+        for tp in parts:
             end = await consumer.position(tp)
-            if end and not tp.topic.endswith("-changelog"):
+            if end:
                 ends.append(f"{tp.topic}[{tp.partition}] end {end}")
     finally:
         await consumer.stop()
