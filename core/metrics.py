@@ -96,6 +96,20 @@ HELD_COMMITS = Counter(
     "acknowledged while later ones were (it is read again at the next rebalance or restart)",
     registry=REGISTRY,
 )
+FETCH_ORDER = Counter(
+    "blockhook_fetch_order",
+    "messages the fetch loop would have handed over out of offset order, by what was done: "
+    "reread (the partition read again from the expected offset), gap (a real gap let "
+    "through), read_offset (a message Faust would have dropped, handed over)",
+    ["kind"],
+    registry=REGISTRY,
+)
+STALE_ACKS = Counter(
+    "blockhook_stale_acks",
+    "acknowledgements of messages fetched before a rebalance, not counted (the messages are "
+    "read again from the committed offset)",
+    registry=REGISTRY,
+)
 UNMATCHED_ROUTED = Counter(
     "blockhook_unmatched_routed_transfers",
     "routed transfers no monitor of the tracker's partition accepted (filtered assets, "

@@ -9,7 +9,13 @@ import faust
 
 from core.settings import Settings, load_settings
 from faust_app.commits import note_held_commit
-from faust_app.internals import patch_commit_floor, set_fetch_max_wait
+from faust_app.fetchnotes import gapless_topics, note_fetch_order, note_stale_ack
+from faust_app.internals import (
+    patch_commit_floor,
+    patch_fetch_order,
+    patch_stale_acks,
+    set_fetch_max_wait,
+)
 from faust_app.publisher import FaustPublisher
 from faust_app.recovery import install as install_recovery
 from streams.partition import partitioner
@@ -19,6 +25,8 @@ settings: Settings = load_settings()
 
 set_fetch_max_wait(settings.fetch_max_wait_ms)
 patch_commit_floor(on_held=note_held_commit)
+patch_stale_acks(on_stale=note_stale_ack)
+patch_fetch_order(gapless_topics(settings), note_fetch_order)
 install_recovery(settings)
 
 

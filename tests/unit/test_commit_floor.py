@@ -21,6 +21,12 @@ class Msg:
     offset: int
     acked: bool = False
     tp: Any = TP
+    generation_id: int = 1
+
+
+@dataclass
+class App:
+    consumer_generation_id: int = 1
 
 
 class FakeConsumer:
@@ -33,6 +39,7 @@ class FakeConsumer:
         self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
         self._committed_offset[TP] = committed
         self._unacked_messages: set[Msg] = set()
+        self.app = App()
 
     def take(self, offset: int) -> Msg:
         m = Msg(offset)
@@ -106,3 +113,16 @@ def test_never_past_the_lowest_message_not_acknowledged(data: st.DataObject) -> 
         assert committed is None or committed <= lowest
     new_offset(c)
     assert c._committed_offset[TP] == start + n
+
+
+def test_a_message_of_an_earlier_generation_does_not_hold_the_commit() -> None:
+    """After a rebalance everything from the committed offset is read again: a message taken
+    before it and never acknowledged is no floor (its new copy is)."""
+    c = FakeConsumer(committed=10)
+    c.take(10)  # generation 1, never finished
+    c.app.consumer_generation_id = 2
+    for o in (10, 11, 12):
+        m = c.take(o)
+        m.generation_id = 2
+        c.ack(m)
+    assert new_offset(c) == 13

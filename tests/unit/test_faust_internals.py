@@ -88,3 +88,36 @@ def test_the_consumer_internals_health_reads_are_there() -> None:
     assert "self._read_offset" in inspect.getsource(Consumer.__init__)
     assert "self.member_id" in inspect.getsource(GroupCoordinator.__init__)
     assert callable(AIOKafkaConsumer.highwater)
+
+
+def test_the_fetch_loop_rules_the_fetch_order_guard_models_are_there() -> None:
+    """test_fetch_order models `_drain_messages`: below the read offset is dropped, a jump
+    forward is a gap; the stream acknowledges messages of an older generation unprocessed."""
+    from faust.streams import Stream
+    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+
+    from faust_app import app  # noqa: F401  (importing it applies the patches)
+
+    drain = inspect.getsource(Consumer._drain_messages)
+    assert "r_offset is None or offset >= r_offset" in drain
+    assert "_add_gap(tp, r_offset + 1, offset)" in drain
+    assert "getmany(timeout=1.0)" in drain
+    assert "message.generation_id != self.app.consumer_generation_id" in inspect.getsource(
+        Stream._py_aiter
+    )
+    for cls, name in (
+        (Consumer, "getmany"),
+        (Consumer, "seek"),
+        (Consumer, "on_partitions_revoked"),
+        (Consumer, "ack"),
+        (ThreadDelegateConsumer, "seek_to_committed"),
+        (ThreadDelegateConsumer, "seek_wait"),
+    ):
+        assert cls.__dict__[name].__name__ == name  # the patch, with the original beside it
+    assert list(inspect.signature(Consumer._blockhook_original_getmany).parameters) == [
+        "self",
+        "timeout",
+    ]
+    assert "self._read_offset[ensure_TP(partition)]" in inspect.getsource(
+        Consumer._blockhook_original_seek
+    )
