@@ -10,6 +10,12 @@ After a poll it also publishes the chain's `heads` record (last block published,
 head, what this process has published since it started), at most once a second, in the
 background: the admin dashboard reads it, the pipeline does not, so it never holds up
 following and a failure to publish it is only logged.
+
+Between the regular ticks, the follower asks the node again when its next block is due
+(streams.followplan.NextBlock, learned from its own polls): it publishes a tick for the chain
+on the follower topic at that moment, so the poll still runs where the chain's ticks are
+handled, one at a time, and a block is seen within a few tens of milliseconds of appearing
+rather than up to a poll interval later.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from faust_app import app, publisher, settings
 from faust_app.tables import apply, cursors_table
 from faust_app.topics import follower_topic
 from streams.canon import Cursor, advance, follows, fork_point, rewind, start_cursor
-from streams.followplan import cursor_write, reorg_marker
+from streams.followplan import NextBlock, cursor_write, reorg_marker
 from streams.rates import HeadsBeat, block_transfers
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,8 @@ node_heads: dict[str, int] = {}
 published_block: dict[str, int] = {}
 _beats: dict[str, HeadsBeat] = {}
 _heads_sends: dict[str, asyncio.Task[None]] = {}
+_next_blocks: dict[str, NextBlock] = {}
+_extra_ticks: dict[str, tuple[float, asyncio.Task[None]]] = {}  # chain → (when, its task)
 
 
 def source_for(chain: ChainSettings) -> BlockSource:
@@ -137,7 +145,8 @@ async def poll(chain: ChainSettings) -> int:
     src = source_for(chain)
     cur = _load_cursor(chain.name)
     head = await src.head()
-    last_ok[chain.name] = time.monotonic()
+    answered = last_ok[chain.name] = time.monotonic()
+    head_ts: int | None = None
     node_heads[chain.name] = head
     metrics.NODE_HEAD.labels(chain=chain.name).set(head)
     published = 0
@@ -162,6 +171,8 @@ async def poll(chain: ChainSettings) -> int:
             if new_cur is not None and not follows(new_cur, b["number"], b["parent_hash"]):
                 reorg = True
                 break
+            if b["number"] == head:
+                head_ts = int(b["timestamp"])
             rec = {"type": "block", **b}
             out.append(Message("blocks", chain.name.encode(), orjson.dumps(rec)))
             transfers += block_transfers(b)
@@ -193,7 +204,31 @@ async def poll(chain: ChainSettings) -> int:
     if cur is not None:
         metrics.HEAD_LAG.labels(chain=chain.name).set(max(0, head - cur["number"]))
     report_head(chain.name, cur, head)
+    _next_blocks.setdefault(chain.name, NextBlock()).polled(answered, head, head_ts)
     return published
+
+
+def plan_extra_tick(chain: ChainSettings) -> None:
+    """After a poll: if the chain's next block is due before its next regular tick, publish
+    a tick for it then (one pending per chain; an earlier one replaces a later one)."""
+    nb = _next_blocks.get(chain.name)
+    when = nb.ask_at(time.monotonic(), chain.poll_interval_s) if nb else None
+    if when is None:
+        return
+    pending = _extra_ticks.get(chain.name)
+    if pending is not None and not pending[1].done():
+        if pending[0] <= when:
+            return
+        pending[1].cancel()
+    _extra_ticks[chain.name] = (when, asyncio.create_task(_tick_at(chain.name, when)))
+
+
+async def _tick_at(name: str, when: float) -> None:
+    await asyncio.sleep(max(0.0, when - time.monotonic()))
+    try:
+        await publisher.publish([Message("follower", name.encode(), b"tick")])
+    except Exception as exc:  # the regular ticks still come
+        logger.warning("chain %s: extra tick not sent: %r", name, exc)
 
 
 @app.agent(follower_topic)
@@ -208,6 +243,7 @@ async def follow(stream: Any) -> None:
         started = time.monotonic()
         try:
             await poll(chain)
+            plan_extra_tick(chain)
         except RpcError as exc:
             metrics.POLL_FAILURES.labels(chain=name).inc()
             logger.warning("chain %s: poll failed, will retry: %s", name, exc)

@@ -22,8 +22,14 @@ from streams.partition import partitioner
 
 settings: Settings = load_settings()
 
+# The longest the worker's own consumer (every hop of the pipeline: follower ticks, blocks,
+# transfers, deliveries) waits for data, whatever `fetch_max_wait_ms` (which the views' read
+# models follow) says: the embedded broker answers a fetch only after part of its wait, so
+# each hop costs up to about this. Lower only for the one consumer: at 20 ms for every
+# consumer, an idle worker spent 18% of a core instead of 10%.
+PIPELINE_FETCH_MAX_WAIT_MS = 20
 
-set_fetch_max_wait(settings.fetch_max_wait_ms)
+set_fetch_max_wait(min(settings.fetch_max_wait_ms, PIPELINE_FETCH_MAX_WAIT_MS))
 patch_commit_floor(on_held=note_held_commit)
 patch_stale_acks(on_stale=note_stale_ack)
 patch_fetch_order(gapless_topics(settings), note_fetch_order)
