@@ -35,6 +35,7 @@ AXE_JS = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DESKTOP = (1280, 900, False)  # width, height, mobile
 PHONE = (390, 844, True)
+SHOT_MAX_HEIGHT = 8000  # screenshots are cut here (see Browser.screenshot)
 BLOCKING = ("serious", "critical")  # the axe impacts assert_accessible fails on
 # Keys press() knows: key -> (code, Windows virtual key code, text it types).
 KEYS: dict[str, tuple[str, int, str]] = {
@@ -394,11 +395,16 @@ class Browser:
     # -- evidence -------------------------------------------------------------------------
 
     async def screenshot(self, path: str | Path) -> Path:
-        """The whole page (not just the viewport) as PNG; a relative path is under ARTIFACTS."""
+        """The whole page (not just the viewport, up to SHOT_MAX_HEIGHT pixels) as PNG; a
+        relative path is under ARTIFACTS."""
         out = ARTIFACTS / path
         m = await self.call("Page.getLayoutMetrics")
         size = m.get("cssContentSize") or m["contentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        # A long page (the audit log after a whole suite) is cut at SHOT_MAX_HEIGHT: the top
+        # is the evidence, and capturing tens of thousands of pixels takes the browser
+        # longer than its answer timeout on a loaded machine.
+        height = min(size["height"], SHOT_MAX_HEIGHT)
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": height, "scale": 1}
         r = await self.call(
             "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
         )
