@@ -34,10 +34,11 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	# Unit tests on every core (pure logic, CPU-bound); then the end-to-end tests one at a
-	# time (they share stacks, and their processes need the cores to themselves).
+	# Unit tests on every core (pure logic, CPU-bound); then the end-to-end tests in two
+	# processes, a test file at a time each (each process brings up its own shared stack;
+	# the tests wait on brokers, chains and workers more than they compute).
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
-	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25 tests/e2e
 
 lint: setup
 	$(BIN)/ruff check .
