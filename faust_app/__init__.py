@@ -1,7 +1,7 @@
 """The Faust app: settings turned into Faust configuration, and the publisher over it.
 
 Topics are declared in faust_app/topics.py, tables in faust_app/tables.py, and every use of
-Faust's private API is in faust_app/internals.py."""
+Faust's private API is in faust_app/internals.py and faust_app/consumerpatches.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ import faust
 
 from core.settings import Settings, load_settings
 from faust_app.commits import note_held_commit
+from faust_app.consumerpatches import patch_commit_floor, patch_fetch_order, patch_stale_acks
 from faust_app.fetchnotes import gapless_topics, note_fetch_order, note_stale_ack
-from faust_app.internals import (
-    patch_commit_floor,
-    patch_fetch_order,
-    patch_stale_acks,
-    set_fetch_max_wait,
-)
+from faust_app.internals import set_fetch_max_wait
 from faust_app.publisher import FaustPublisher
 from faust_app.recovery import install as install_recovery
 from streams.partition import partitioner

@@ -15,7 +15,7 @@ _held = HeldCommits()
 
 
 def note_held_commit(tp: Any, offset: int, later: int) -> None:
-    """Called for each partition at each commit (faust_app/internals.patch_commit_floor):
+    """Called for each partition at each commit (faust_app/consumerpatches.patch_commit_floor):
     offset -1 when its commit is not held."""
     if offset < 0:
         _held.released(tp)

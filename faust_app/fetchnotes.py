@@ -1,5 +1,5 @@
 """What the worker says when Faust's fetch loop would have skipped or miscounted a message
-(faust_app/internals.patch_fetch_order and patch_stale_acks)."""
+(faust_app/consumerpatches.patch_fetch_order and patch_stale_acks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The commit never passes a message still in flight (faust_app/internals.patch_commit_floor):
+"""The commit never passes a message still in flight (faust_app/consumerpatches.patch_commit_floor):
 Faust's own `_new_offset` commits past one unacknowledged message at the committed offset."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
-from faust_app.internals import patch_commit_floor
+from faust_app.consumerpatches import patch_commit_floor
 
 TP = ("t", 0)
 

@@ -1,5 +1,5 @@
 """No message is skipped between the fetcher and the streams (streams/fetchorder.py,
-faust_app/internals.patch_fetch_order and patch_stale_acks).
+faust_app/consumerpatches.patch_fetch_order and patch_stale_acks).
 
 The fetch loop is modelled as Faust's `_drain_messages` decides (a message below the read
 offset is dropped; a jump forward counts the offsets between as a gap);
@@ -217,7 +217,7 @@ def test_the_patched_getmany_reads_again_in_the_consumer_thread() -> None:
     from faust.transport.consumer import Consumer
 
     import faust_app  # noqa: F401  (applies the patches)
-    from faust_app.internals import patch_fetch_order
+    from faust_app.consumerpatches import patch_fetch_order
 
     events: list[tuple[str, int, int | None]] = []
     order = patch_fetch_order({T.topic}, lambda kind, tp, o, e: events.append((kind, o, e)))
