@@ -216,28 +216,29 @@ def message(offset: int, generation: int) -> ConsumerMessage:
 def test_the_patched_getmany_reads_again_in_the_consumer_thread() -> None:
     from faust.transport.consumer import Consumer
 
-    import faust_app  # noqa: F401  (applies the patches)
+    from faust_app import settings  # applies the app's patches, restored below
     from faust_app.consumerpatches import patch_fetch_order
+    from faust_app.fetchnotes import gapless_topics, note_fetch_order
 
     events: list[tuple[str, int, int | None]] = []
     order = patch_fetch_order({T.topic}, lambda kind, tp, o, e: events.append((kind, o, e)))
-    c = FakeConsumer([[433, 434], list(range(426, 436))])
-    c._read_offset[T] = 426
-    order.seeked(T, 426)
+    try:
+        c = FakeConsumer([[433, 434], list(range(426, 436))])
+        c._read_offset[T] = 426
+        order.seeked(T, 426)
 
-    async def run() -> list[int]:
-        got: list[int] = []
-        for _ in range(2):
-            async for _tp, m in Consumer.getmany(c, timeout=0.1):  # type: ignore[arg-type]
-                got.append(m.offset)
-        return got
+        async def run() -> list[int]:
+            got: list[int] = []
+            for _ in range(2):
+                async for _tp, m in Consumer.getmany(c, timeout=0.1):  # type: ignore[arg-type]
+                    got.append(m.offset)
+            return got
 
-    assert asyncio.run(run()) == list(range(426, 436))
-    assert c._thread.seeks == [(T, 426)]
-    assert events == [("reread", 433, 426)]
-    import faust_app as fa
-
-    fa.patch_fetch_order(fa.gapless_topics(fa.settings), fa.note_fetch_order)  # restore
+        assert asyncio.run(run()) == list(range(426, 436))
+        assert c._thread.seeks == [(T, 426)]
+        assert events == [("reread", 433, 426)]
+    finally:
+        patch_fetch_order(gapless_topics(settings), note_fetch_order)
 
 
 def test_an_acknowledgement_from_an_earlier_generation_does_not_count() -> None:
