@@ -17,6 +17,8 @@ from tests.e2e.test_pipeline import FUNDER
 
 pytestmark = pytest.mark.e2e
 
+PER_BATCH = 12  # transfers sent after each accepted batch of 20 addresses, at most
+
 
 def test_thousand_addresses_added_in_batches_while_mining(
     stack: DevStack, receiver: Receiver
@@ -45,14 +47,18 @@ def test_thousand_addresses_added_in_batches_while_mining(
         rng = random.Random(7)
         try:
             while not stop.is_set():
-                if accepted:
+                if accepted and len(sent) < PER_BATCH * (len(accepted) // 20):
                     # prefer the newest batch: the race with the add is what is tested
                     pool = accepted[-20:] if rng.random() < 0.7 else accepted
                     to = rng.choice(pool)
                     sent.append((ct.send_eth(rpc, ct.ANVIL_ACCOUNTS[3], to, 1), to))
+                    time.sleep(0.01)
                 else:
+                    # blocks keep coming while an add is in flight; the transfers are paced
+                    # by the adds, or on a busy machine they outrun the stack and the test
+                    # measures the backlog instead of the race
                     ct.mine(rpc, 1)
-                time.sleep(0.01)
+                    time.sleep(0.1)
         except BaseException as exc:
             errors.append(exc)
 
@@ -69,7 +75,7 @@ def test_thousand_addresses_added_in_batches_while_mining(
         stop.set()
         t.join(30)
     assert not errors, errors
-    assert len(accepted) == 1000 and len(sent) > 100
+    assert len(accepted) == 1000 and len(sent) > 100, len(sent)
     want = {tx for tx, _ in sent}
     evs = receiver.wait_for(
         lambda e: want <= {x["tx_hash"] for x in e}, timeout_s=120, path="/grow"
