@@ -147,8 +147,9 @@ def dev(
         for n in range(2, workers + 1):  # together: they join the group in one round
             others.append(stack.start_other_worker(str(n), api_port + n - 1))
         stack.wait_ready()
-        for n in range(2, workers + 1):
-            stack.wait_ready(url=f"http://127.0.0.1:{api_port + n - 1}")
+        for n, other in enumerate(others, start=2):
+            url = f"http://127.0.0.1:{api_port + n - 1}"
+            stack.wait_ready(url=url, proc=other, name=str(n))
         admin = stack.create_admin_key()
         signer = stack.start_signer()
         console_url, password = stack.create_console_operator("admin")

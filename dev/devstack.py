@@ -179,8 +179,7 @@ class DevStack:
     def start_worker(self, env: dict[str, str] | None = None) -> None:
         """One worker process (the logs of all its runs go to one file); `env` adds to its
         environment (tests: BLOCKHOOK_FAULTS, settings)."""
-        if procs.port_open("127.0.0.1", self.cfg.api_port):
-            raise ConfigError(f"port {self.cfg.api_port} is in use: choose another with --api-port")
+        _port_free(self.cfg.api_port)
         self.worker = procs.start_worker(self.config_path, self.cfg.root / "logs/worker.log", env)
 
     def other_config(self, name: str, api_port: int) -> Path:
@@ -197,16 +196,27 @@ class DevStack:
     ) -> subprocess.Popen[bytes]:
         """Another worker of the same group, with its own API port, data dir and log; the
         caller stops it (procs.stop) and waits for it with `wait_ready(url=...)`."""
+        _port_free(api_port)
         path = self.other_config(name, api_port)
         return procs.start_worker(path, self.cfg.root / f"logs/worker-{name}.log", env)
 
-    def wait_ready(self, timeout_s: float = 120.0, url: str | None = None) -> None:
-        """Until the API says the worker has its partitions and its view is caught up."""
+    def wait_ready(
+        self,
+        timeout_s: float = 120.0,
+        url: str | None = None,
+        proc: subprocess.Popen[bytes] | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Until the API says the worker has its partitions and its view is caught up; the
+        first worker's, or the one at `url` (`proc` and `name`: another worker's process and
+        log name, so its exit ends the wait at once)."""
         deadline = time.monotonic() + timeout_s
+        watched = [(self.worker, "worker.log")] + ([(proc, f"worker-{name}.log")] if proc else [])
         while time.monotonic() < deadline:
-            if self.worker is not None and self.worker.poll() is not None:
-                log = self.cfg.root / "logs/worker.log"
-                raise ConfigError(f"worker exited with {self.worker.returncode}; see {log}")
+            for p, log_name in watched:
+                if p is not None and p.poll() is not None:
+                    log = self.cfg.root / "logs" / log_name
+                    raise ConfigError(f"worker exited with {p.returncode}; see {log}")
             h = healthz(url or self.cfg.api_url)
             if h and h.get("ready"):
                 return
@@ -318,3 +328,9 @@ class DevStack:
         for a in self.extra_anvils:
             procs.stop(a, 5)
         procs.stop(self.broker, 5)
+
+
+def _port_free(port: int) -> None:
+    """A clear error now rather than a worker that exits on a port in use."""
+    if procs.port_open("127.0.0.1", port):
+        raise ConfigError(f"port {port} is in use: choose another with --api-port")

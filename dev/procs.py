@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import importlib.resources
 import os
+import random
 import shutil
 import signal
 import socket
@@ -155,8 +156,42 @@ def kill(proc: subprocess.Popen[bytes] | None) -> None:
     proc.wait(5)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+EPHEMERAL_DEFAULT = (32768, 60999)
+PICK_SPAN = 12_000  # ports picked from just below the kernel's range for outgoing connections
+
+
+def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The ports the kernel hands out as the local end of outgoing connections."""
+    try:
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return EPHEMERAL_DEFAULT
+    return low, high
+
+
+def bindable(port: int) -> bool:
+    """Could a server bind 127.0.0.1:port now?"""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(run: int = 1) -> int:
+    """A TCP port nobody uses right now (or the first of `run` consecutive ones), drawn at
+    random from below the kernel's range for outgoing connections: a port from that range
+    (what binding port 0 gives) can be taken by any client's connection in the seconds
+    between choosing it and a slow-starting server binding it."""
+    low, high = ephemeral_range()
+    if low - 1024 >= 1000:
+        first, end = max(1024, low - PICK_SPAN), low
+    else:  # the range starts low: above it instead
+        first, end = high + 1, 65536
+    rng = random.SystemRandom()
+    for _ in range(500 if end - run >= first else 0):
+        port = rng.randrange(first, end - run + 1)
+        if all(bindable(port + i) for i in range(run)):
+            return port
+    raise ConfigError(f"no {run} free consecutive ports between {first} and {end - 1}")

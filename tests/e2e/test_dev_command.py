@@ -7,6 +7,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,9 +56,7 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path) -> None:
     (blockhook/cli.py registers both), so one run covers the stop; the first worker is the
     whole of a one-worker run."""
     sig, workers = signal.SIGINT, 2
-    api_port = procs.free_port()
-    while workers > 1 and procs.port_open("127.0.0.1", api_port + 1):
-        api_port = procs.free_port()
+    api_port = procs.free_port(run=workers)  # worker n serves on api_port + n - 1
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -131,6 +130,46 @@ def test_dev_ready_then_stops_every_child(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_dev_refuses_a_second_worker_port_in_use_and_leaves_nothing(tmp_path: Path) -> None:
+    """The port of worker 2 (--api-port + 1) is taken: a clear error naming it, at once, and
+    every process already started is stopped."""
+    api_port = procs.free_port(run=2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", api_port + 1))
+        taken.listen()
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "blockhook",
+                "dev",
+                "--broker-port",
+                str(procs.free_port()),
+                "--anvil-port",
+                str(procs.free_port()),
+                "--api-port",
+                str(api_port),
+                "--dir",
+                str(tmp_path / "dev"),
+                "--workers",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.returncode == 2, out
+        assert f"port {api_port + 1} is in use" in out.decode(), out
+        assert time.monotonic() - started < 60  # not the readiness wait of 120 s
+    assert not procs.port_open("127.0.0.1", api_port)  # the first worker is gone too
 
 
 def console_sign_in(url: str, name: str, password: str) -> str:
