@@ -51,33 +51,25 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def start_dev(root: Path, api_port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`blockhook dev` on free ports in its own session, output (both streams) piped."""
+    args = ["--broker-port", str(procs.free_port()), "--anvil-port", str(procs.free_port())]
+    args += ["--api-port", str(api_port), "--dir", str(root), "--workers", str(workers)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "blockhook", "dev", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def test_dev_ready_then_stops_every_child(tmp_path: Path) -> None:
     """Two workers, stopped with SIGINT (Ctrl-C). SIGTERM goes to the same handler
     (blockhook/cli.py registers both), so one run covers the stop; the first worker is the
     whole of a one-worker run."""
     sig, workers = signal.SIGINT, 2
     api_port = procs.free_port(run=workers)  # worker n serves on api_port + n - 1
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "blockhook",
-            "dev",
-            "--broker-port",
-            str(procs.free_port()),
-            "--anvil-port",
-            str(procs.free_port()),
-            "--api-port",
-            str(api_port),
-            "--dir",
-            str(tmp_path / "dev"),
-            "--workers",
-            str(workers),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_dev(tmp_path / "dev", api_port, workers)
     assert proc.stdout is not None
     lines: list[str] = []
     pending = b""
@@ -140,27 +132,7 @@ def test_dev_refuses_a_second_worker_port_in_use_and_leaves_nothing(tmp_path: Pa
         taken.bind(("127.0.0.1", api_port + 1))
         taken.listen()
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "blockhook",
-                "dev",
-                "--broker-port",
-                str(procs.free_port()),
-                "--anvil-port",
-                str(procs.free_port()),
-                "--api-port",
-                str(api_port),
-                "--dir",
-                str(tmp_path / "dev"),
-                "--workers",
-                "2",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_dev(tmp_path / "dev", api_port, 2)
         try:
             out, _ = proc.communicate(timeout=90)
         finally:
