@@ -190,7 +190,8 @@ def free_port(run: int = 1) -> int:
     else:  # the range starts low: above it instead
         first, end = high + 1, 65536
     rng = random.SystemRandom()
-    for _ in range(500 if end - run >= first else 0):
+    tries = 500 if end - run >= first else 0  # no room for the run: straight to the error
+    for _ in range(tries):
         port = rng.randrange(first, end - run + 1)
         if all(bindable(port + i) for i in range(run)):
             return port
